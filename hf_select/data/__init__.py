@@ -1,0 +1,1 @@
+"""Data: text views of TRL dataset formats, the embedded pool, and filters."""

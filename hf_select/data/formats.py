@@ -1,0 +1,275 @@
+"""Text views of every TRL dataset format.
+
+A selector sees each row through a *view*:
+
+- ``"full"``: the whole example (prompt and completion, a conversation rendered as one text);
+- ``"query"``: the query side only (the prompt, or the first user turn), as the paper's BM25 and embedding selectors use;
+- ``"completion"``: the completion side only (the completion, or the assistant turns after the last user turn).
+
+Formats (names follow TRL's dataset-format guide; content may be plain strings or conversational message lists):
+``language_modeling`` (``text`` / ``messages``), ``prompt_only`` (``prompt``), ``prompt_completion``
+(``prompt`` + ``completion``), ``preference`` (``chosen`` + ``rejected``, optional ``prompt``), ``unpaired_preference``
+(``prompt`` + ``completion`` + ``label``) and ``stepwise`` (``prompt`` + ``completions`` + ``labels``).
+
+Example:
+    >>> from hf_select.data.formats import text_view, detect_format
+    >>> rows = [{"messages": [{"role": "user", "content": "Hi?"}, {"role": "assistant", "content": "Hello."}]}]
+    >>> detect_format(rows)
+    'conversational'
+    >>> text_view(rows, "query")
+    ['Hi?']
+    >>> text_view([{"prompt": "2+2=", "completion": " 4"}], "full")
+    ['2+2= 4']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+VIEWS = ("full", "query", "completion")
+FORMATS = (
+    "language_modeling",
+    "conversational",
+    "prompt_only",
+    "prompt_completion",
+    "preference",
+    "unpaired_preference",
+    "stepwise",
+)
+_TEXT_FIELDS = ("text", "content", "instruction", "question", "input")
+
+
+def _columns(data: Any) -> list[str]:
+    if hasattr(data, "column_names"):
+        return list(data.column_names)
+    if isinstance(data, Mapping):
+        return list(data)
+    if isinstance(data, Sequence) and not isinstance(data, str):
+        if len(data) == 0:
+            return []
+        if isinstance(data[0], Mapping):
+            return list(data[0])
+        return []
+    raise TypeError(f"Expected a datasets.Dataset, a list of dicts or a list of strings, got {type(data).__name__}.")
+
+
+def detect_format(data: Any, text_field: str | None = None) -> str:
+    """Name the TRL format of ``data`` (a ``Dataset``, a list of row dicts, or a list of texts).
+
+    Raises:
+        ValueError: when no usable text column exists; the message lists the columns and the options.
+    """
+    if isinstance(data, Sequence) and not isinstance(data, str) and not hasattr(data, "column_names") \
+            and len(data) > 0 and all(isinstance(x, str) for x in data):
+        return "language_modeling"  # a plain list of texts
+    return format_of_columns(_columns(data), text_field)
+
+
+def format_of_columns(cols: Sequence[str], text_field: str | None = None) -> str:
+    """The TRL format implied by a list of column names (see :func:`detect_format`)."""
+    cols = list(cols)
+    if text_field is not None:
+        if text_field not in cols:
+            raise ValueError(f"text_field={text_field!r} is not a column; the columns are {cols}.")
+        return "language_modeling"
+    colset = set(cols)
+    if "messages" in colset:
+        return "conversational"
+    if {"chosen", "rejected"} <= colset:
+        return "preference"
+    if {"prompt", "completions", "labels"} <= colset:
+        return "stepwise"
+    if {"prompt", "completion", "label"} <= colset:
+        return "unpaired_preference"
+    if {"prompt", "completion"} <= colset:
+        return "prompt_completion"
+    if "prompt" in colset:
+        return "prompt_only"
+    if "text" in colset:
+        return "language_modeling"
+    for name in _TEXT_FIELDS[1:]:
+        if name in colset:
+            return "language_modeling"
+    raise ValueError(
+        f"Found no text to select on: the columns are {cols}. Use one of the TRL formats ('text', 'messages', "
+        "'prompt'+'completion', 'prompt', 'chosen'+'rejected', ...) or pass text_field='<column>' (CLI: --text-field)."
+    )
+
+
+def _text_column(cols: Sequence[str], text_field: str | None) -> str:
+    if text_field is not None:
+        return text_field
+    for name in _TEXT_FIELDS:
+        if name in cols:
+            return name
+    raise ValueError(f"No text column among {list(cols)}; pass text_field='<column>'.")
+
+
+def _check_str(value: Any, row: int, column: str) -> str:
+    if isinstance(value, str):
+        return value
+    if value is None:
+        raise TypeError(f"Row {row}, column {column!r}: text is None. Drop or fill such rows first (dataset.filter).")
+    raise TypeError(f"Row {row}, column {column!r}: expected a string, got {type(value).__name__}.")
+
+
+def _content(message: Any, row: int, column: str) -> str:
+    content = message["content"]
+    if isinstance(content, list):  # multimodal parts: keep the text ones
+        return "".join(p.get("text") or "" for p in content if isinstance(p, Mapping) and p.get("type", "text") == "text")
+    return _check_str(content, row, column)
+
+
+def validate_messages(messages: Any, row: int, column: str = "messages") -> list[Mapping[str, Any]]:
+    """Check a conversational value: a non-empty list of ``{"role": str, "content": str}`` dicts."""
+    if not isinstance(messages, (list, tuple)) or len(messages) == 0:
+        raise ValueError(
+            f"Row {row}, column {column!r}: expected a non-empty list of {{'role', 'content'}} messages, "
+            f"got {type(messages).__name__ if not isinstance(messages, (list, tuple)) else 'an empty list'}."
+        )
+    for j, m in enumerate(messages):
+        if not isinstance(m, Mapping) or "role" not in m or "content" not in m:
+            raise ValueError(
+                f"Row {row}, column {column!r}, message {j}: each message needs 'role' and 'content' keys, got {m!r:.80}."
+            )
+        if not isinstance(m["role"], str):
+            raise ValueError(f"Row {row}, column {column!r}, message {j}: 'role' must be a string.")
+        if m["content"] is None:
+            raise TypeError(f"Row {row}, column {column!r}, message {j}: 'content' is None.")
+    return list(messages)
+
+
+def render_messages(messages: Sequence[Mapping[str, Any]], tokenizer: Any = None, *, row: int = 0,
+                    column: str = "messages", add_generation_prompt: bool = False) -> str:
+    """Render a conversation: the tokenizer's chat template when given, else ``<|role|>\\ncontent`` blocks."""
+    if tokenizer is not None and getattr(tokenizer, "chat_template", None):
+        msgs = [{"role": m["role"], "content": _content(m, row, column)} for m in messages]
+        return tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=add_generation_prompt)
+    text = "".join(f"<|{m['role']}|>\n{_content(m, row, column)}\n" for m in messages)
+    return text + ("<|assistant|>\n" if add_generation_prompt else "")
+
+
+def _split_conversation(messages: list[Mapping[str, Any]]) -> int:
+    """Index where the completion side starts: after the last user turn (or 0 when no user turn)."""
+    last_user = max((i for i, m in enumerate(messages) if m["role"] == "user"), default=-1)
+    return last_user + 1
+
+
+def _first_user(messages: list[Mapping[str, Any]], row: int, column: str) -> str:
+    for m in messages:
+        if m["role"] == "user":
+            return _content(m, row, column)
+    return _content(messages[0], row, column)
+
+
+def _side(value: Any, row: int, column: str, tokenizer: Any, *, generation_prompt: bool = False) -> str:
+    """A prompt/completion-like value: a string, or a list of messages rendered."""
+    if isinstance(value, (list, tuple)):
+        return render_messages(validate_messages(value, row, column), tokenizer, row=row, column=column,
+                               add_generation_prompt=generation_prompt)
+    return _check_str(value, row, column)
+
+
+def _pair(row: Mapping[str, Any], i: int, fmt: str, tokenizer: Any, text_field: str | None,
+          cols: Sequence[str]) -> tuple[str, str, str]:
+    """(query, prompt_part, completion_part) of one row."""
+    if fmt == "conversational":
+        msgs = validate_messages(row["messages"], i)
+        split = _split_conversation(msgs)
+        query = _first_user(msgs, i, "messages")
+        if tokenizer is not None and getattr(tokenizer, "chat_template", None) and 0 < split < len(msgs):
+            full = render_messages(msgs, tokenizer, row=i)
+            prompt = render_messages(msgs[:split], tokenizer, row=i, add_generation_prompt=True)
+            if full.startswith(prompt):
+                return query, prompt, full[len(prompt):]
+            return query, "", full
+        if split >= len(msgs):
+            return query, render_messages(msgs, tokenizer, row=i), ""
+        prompt = render_messages(msgs[:split], tokenizer, row=i, add_generation_prompt=False)
+        completion = render_messages(msgs[split:], tokenizer, row=i)
+        return query, prompt, completion
+    if fmt == "language_modeling":
+        col = _text_column(cols, text_field)
+        text = _check_str(row[col], i, col)
+        return text, "", text
+    prompt_val = row.get("prompt", "")
+    prompt_val = "" if prompt_val is None and fmt == "preference" else prompt_val
+    if isinstance(prompt_val, (list, tuple)):
+        msgs = validate_messages(prompt_val, i, "prompt")
+        query = _first_user(msgs, i, "prompt")
+    else:
+        query = _check_str(prompt_val, i, "prompt")
+    if fmt == "prompt_only":
+        return query, _side(prompt_val, i, "prompt", tokenizer), ""
+    if fmt in ("prompt_completion", "unpaired_preference"):
+        completion_col = "completion"
+    elif fmt == "preference":
+        completion_col = "chosen"
+    elif fmt == "stepwise":
+        steps = row["completions"]
+        if not isinstance(steps, (list, tuple)):
+            raise ValueError(f"Row {i}, column 'completions': expected a list of strings.")
+        completion = "\n".join(_check_str(s, i, "completions") for s in steps)
+        return query, _side(prompt_val, i, "prompt", tokenizer, generation_prompt=True), completion
+    else:  # pragma: no cover - FORMATS is closed
+        raise ValueError(f"Unknown format {fmt!r}; expected one of {FORMATS}.")
+    prompt = _side(prompt_val, i, "prompt", tokenizer, generation_prompt=True) if prompt_val != "" else ""
+    if not query and isinstance(row[completion_col], (list, tuple)):  # implicit-prompt preference
+        query = _first_user(validate_messages(row[completion_col], i, completion_col), i, completion_col)
+    return query, prompt, _side(row[completion_col], i, completion_col, tokenizer)
+
+
+def _rows(data: Any, text_field: str | None) -> tuple[list[Mapping[str, Any]], list[str]]:
+    if isinstance(data, Sequence) and not hasattr(data, "column_names") and (len(data) == 0 or isinstance(data[0], str)):
+        return [{"text": t} for t in data], ["text"]
+    cols = _columns(data)
+    if hasattr(data, "column_names"):
+        needed = [c for c in ("messages", "prompt", "completion", "chosen", "completions", "label", text_field,
+                              *_TEXT_FIELDS) if c and c in cols]
+        table = data.select_columns(needed) if needed else data
+        columns = {c: table[c] for c in needed}
+        n = len(data)
+        return [{c: columns[c][i] for c in needed} for i in range(n)], cols
+    return list(data), cols
+
+
+def example_parts(data: Any, *, text_field: str | None = None, tokenizer: Any = None,
+                  format: str = "auto") -> list[tuple[str, str, str]]:
+    """``(query, prompt, completion)`` texts of each row; ``prompt + completion`` is the full example."""
+    rows, cols = _rows(data, text_field)
+    if not rows:
+        return []
+    fmt = format_of_columns(cols, text_field) if format == "auto" else format
+    if format != "auto" and format not in FORMATS:
+        raise ValueError(f"format={format!r} is not known; use 'auto' or one of {FORMATS}.")
+    if fmt == "language_modeling" and text_field is None and "messages" in cols:
+        fmt = "conversational"
+    return [_pair(row, i, fmt, tokenizer, text_field, cols) for i, row in enumerate(rows)]
+
+
+def text_view(data: Any, view: str = "full", *, text_field: str | None = None, tokenizer: Any = None,
+              format: str = "auto") -> list[str]:
+    """The text of each row under ``view`` (``"full"``, ``"query"`` or ``"completion"``).
+
+    Args:
+        data: a ``datasets.Dataset``, a list of row dicts, or a list of strings.
+        view: which side of each example to return.
+        text_field: column to read for language-modeling data (default: ``text``).
+        tokenizer: when given, conversations are rendered with its chat template.
+        format: a name from ``FORMATS`` to override auto-detection.
+    """
+    if view not in VIEWS:
+        raise ValueError(f"view={view!r} is not known; use one of {VIEWS}.")
+    parts = example_parts(data, text_field=text_field, tokenizer=tokenizer, format=format)
+    if view == "query":
+        return [q for q, _, _ in parts]
+    if view == "completion":
+        return [c for _, _, c in parts]
+    return [p + c for _, p, c in parts]
+
+
+def prompt_completion_texts(data: Any, *, text_field: str | None = None, tokenizer: Any = None,
+                            format: str = "auto") -> list[tuple[str, str]]:
+    """``(prompt part, completion part)`` of each row, for completion-only losses; ``prompt == ""`` for plain text."""
+    return [(p, c) for _, p, c in example_parts(data, text_field=text_field, tokenizer=tokenizer, format=format)]

@@ -1,0 +1,249 @@
+"""The selector API: a base class, its config, and the registry.
+
+A selector turns a dataset (any TRL format) and optional target examples into one float per row; higher means
+"keep first". Strategies (:mod:`hf_select.strategies`) turn those scores into an ordered selection.
+
+Example:
+    >>> import numpy as np
+    >>> import hf_select as hs
+    >>> @hs.register_selector("n_chars_demo")
+    ... class NChars(hs.Selector):
+    ...     def _score(self, dataset, target):
+    ...         return np.array([len(t) for t in self.texts(dataset)], dtype=float)
+    >>> hs.get_selector("n_chars_demo").score(["a", "abc"]).tolist()
+    [1.0, 3.0]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import importlib
+import time
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..cost.record import SelectionCost, hardware_info
+from ..data.formats import VIEWS, text_view
+
+# Built-in selectors live in their own modules and are imported only when asked for by name.
+BUILTIN_SELECTORS: dict[str, str] = {
+    "random": "hf_select.selectors.random",
+    "bm25": "hf_select.selectors.bm25",
+    "embedding": "hf_select.selectors.embedding",
+    "dsir": "hf_select.selectors.dsir",
+    "length": "hf_select.selectors.heuristics",
+    "perplexity": "hf_select.selectors.perplexity",
+    "ifd": "hf_select.selectors.ifd",
+    "color_filter": "hf_select.selectors.color_filter",
+    "less": "hf_select.selectors.less",
+    "kcenter": "hf_select.selectors.diversity",
+}
+
+_REGISTRY: dict[str, type["Selector"]] = {}
+
+
+@dataclass
+class SelectorConfig:
+    """Knobs every selector has. Subclass it (as a dataclass) for a selector's own knobs."""
+
+    text_view: str = field(
+        default="auto",
+        metadata={"help": "Side of each example to score: 'query' (prompt / first user turn), 'full', 'completion', "
+                          "or 'auto' (the selector's default)."},
+    )
+    text_field: str | None = field(
+        default=None, metadata={"help": "Column holding the text of language-modeling data (default: 'text')."}
+    )
+    seed: int = field(default=0, metadata={"help": "Seed for any randomness in scoring."})
+    show_progress: bool = field(default=True, metadata={"help": "Show tqdm progress bars on long steps."})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    name = getattr(value, "name_or_path", None) or getattr(getattr(value, "config", None), "_name_or_path", None)
+    return f"<{type(value).__name__}{' ' + name if name else ''}>"
+
+
+class Selector:
+    """Base class of all selectors.
+
+    Subclasses set ``name`` (done by :func:`register_selector`), ``config_class``, ``requires_target`` and
+    ``default_view``, and implement :meth:`_score`. Users call :meth:`score`, which checks inputs, measures time,
+    rejects non-finite scores and records :attr:`last_cost`.
+    """
+
+    name: ClassVar[str] = "selector"
+    config_class: ClassVar[type[SelectorConfig]] = SelectorConfig
+    requires_target: ClassVar[bool] = False
+    default_view: ClassVar[str] = "full"
+
+    def __init__(self, config: SelectorConfig | None = None, **kwargs: Any) -> None:
+        if config is None:
+            config = self.config_class()
+        elif not isinstance(config, self.config_class):
+            raise TypeError(f"config must be a {self.config_class.__name__}, got {type(config).__name__}.")
+        if kwargs:
+            names = {f.name for f in dataclasses.fields(config)}
+            unknown = sorted(set(kwargs) - names)
+            if unknown:
+                raise TypeError(
+                    f"Selector {self.name!r} got unknown option(s) {unknown}; its options are {sorted(names)}."
+                )
+            config = dataclasses.replace(config, **kwargs)
+        if config.text_view != "auto" and config.text_view not in VIEWS:
+            raise ValueError(f"text_view={config.text_view!r} is not known; use 'auto' or one of {VIEWS}.")
+        self.config = config
+        self.last_cost: SelectionCost | None = None
+        self._cost: SelectionCost | None = None
+
+    # -- what subclasses use -------------------------------------------------------------------------------------
+    @property
+    def view(self) -> str:
+        return self.default_view if self.config.text_view == "auto" else self.config.text_view
+
+    def texts(self, dataset: Any, view: str | None = None, tokenizer: Any = None) -> list[str]:
+        """The configured text view of each row."""
+        return text_view(dataset, view or self.view, text_field=self.config.text_field, tokenizer=tokenizer)
+
+    def target_texts(self, target: Any, view: str | None = None, tokenizer: Any = None) -> list[str]:
+        """Text view of the target examples (same view as the pool unless told)."""
+        return text_view(target, view or self.view, tokenizer=tokenizer)
+
+    @property
+    def cost(self) -> SelectionCost:
+        """The cost record being filled during :meth:`score` (use ``with self.cost.stage(...)``)."""
+        if self._cost is None:
+            self._cost = SelectionCost(hardware=hardware_info())
+        return self._cost
+
+    def _score(self, dataset: Any, target: Any) -> np.ndarray:
+        raise NotImplementedError(f"{type(self).__name__} must implement _score(dataset, target).")
+
+    # -- public API ----------------------------------------------------------------------------------------------
+    def score(self, dataset: Any, target: Any = None) -> np.ndarray:
+        """One float per row of ``dataset``; higher means keep first.
+
+        Args:
+            dataset: a ``datasets.Dataset`` (any TRL format), a list of row dicts, or a list of strings.
+            target: target examples in any of those forms; required when ``requires_target``.
+        """
+        n = _num_rows(dataset, "dataset")
+        if n == 0:
+            raise ValueError("dataset is empty: give at least one row to score.")
+        if self.requires_target:
+            if target is None:
+                raise ValueError(f"Selector {self.name!r} needs target examples: pass target=<dataset or list of texts>.")
+            if _num_rows(target, "target") == 0:
+                raise ValueError("target is empty: give at least one target example.")
+        self._cost = SelectionCost(hardware=hardware_info())
+        start = time.perf_counter()
+        scores = np.asarray(self._score(dataset, target), dtype=np.float64)
+        elapsed = time.perf_counter() - start
+        if scores.shape != (n,):
+            raise ValueError(f"Selector {self.name!r} returned {scores.shape} scores for {n} rows; expected ({n},).")
+        bad = ~np.isfinite(scores)
+        if bad.any():
+            rows = np.flatnonzero(bad)[:5].tolist()
+            raise ValueError(
+                f"Selector {self.name!r} produced {int(bad.sum())} non-finite score(s) (rows {rows}...). "
+                "Check those rows (empty text?) or filter them before selecting."
+            )
+        cost = self.cost
+        unaccounted = elapsed - cost.seconds
+        if not cost.stages or unaccounted > 1e-3:
+            cost.add_stage("other" if cost.stages else "score", seconds=max(unaccounted, 0.0))
+        cost.notes.setdefault("selector", self.name)
+        cost.notes.setdefault("num_rows", n)
+        self.last_cost = cost
+        self._cost = None
+        return scores
+
+    def estimate_cost(self, dataset: Any, target: Any = None) -> SelectionCost:
+        """Analytic cost of scoring ``dataset`` without running it (zero FLOPs unless a selector says otherwise)."""
+        return SelectionCost(stages=[], hardware=hardware_info(), notes={"selector": self.name, "estimated": True})
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.config!r})"
+
+
+def _num_rows(data: Any, argument: str) -> int:
+    if data is None:
+        raise ValueError(f"{argument} is None; pass a datasets.Dataset, a list of row dicts or a list of strings.")
+    if hasattr(data, "num_rows"):
+        return int(data.num_rows)
+    if getattr(data, "_ex_iterable", None) is not None or type(data).__name__ == "IterableDataset":
+        raise TypeError(f"{argument} is a streaming IterableDataset; materialise it first, e.g. "
+                        "Dataset.from_list(list(iterable.take(n))).")
+    try:
+        return len(data)
+    except TypeError:
+        raise TypeError(f"{argument} must be a datasets.Dataset, a list of row dicts or a list of strings, "
+                        f"got {type(data).__name__}.") from None
+
+
+def register_selector(name: str):
+    """Class decorator registering a :class:`Selector` subclass under ``name`` (third-party selectors too)."""
+    if not isinstance(name, str) or not name:
+        raise ValueError("register_selector(name): name must be a non-empty string.")
+
+    def wrap(cls: type[Selector]) -> type[Selector]:
+        if not (isinstance(cls, type) and issubclass(cls, Selector)):
+            raise TypeError(f"@register_selector({name!r}) must decorate a Selector subclass, got {cls!r}.")
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return wrap
+
+
+ENTRY_POINT_GROUP = "hf_select.selectors"
+
+
+def _entry_points() -> dict[str, Any]:
+    """Selectors other packages declare under ``[project.entry-points."hf_select.selectors"]``."""
+    from importlib.metadata import entry_points
+
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def list_selectors() -> list[str]:
+    """Names of all selectors: built-in ones (imported lazily), entry-point plugins and registered ones."""
+    return sorted(set(BUILTIN_SELECTORS) | set(_REGISTRY) | set(_entry_points()))
+
+
+def get_selector_class(name: str) -> type[Selector]:
+    if name not in _REGISTRY and name in BUILTIN_SELECTORS:
+        importlib.import_module(BUILTIN_SELECTORS[name])
+    if name not in _REGISTRY:
+        plugin = _entry_points().get(name)
+        if plugin is not None:
+            loaded = plugin.load()
+            if isinstance(loaded, type) and issubclass(loaded, Selector) and name not in _REGISTRY:
+                register_selector(name)(loaded)
+    if name not in _REGISTRY:
+        close = difflib.get_close_matches(name, list_selectors(), n=3)
+        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        raise ValueError(f"Unknown selector {name!r}.{hint} Known selectors: {', '.join(list_selectors())}.")
+    return _REGISTRY[name]
+
+
+def get_selector(name: str | Selector, config: SelectorConfig | None = None, **kwargs: Any) -> Selector:
+    """Build a selector by name (``kwargs`` set its config fields); a ``Selector`` instance is returned as is."""
+    if isinstance(name, Selector):
+        if config is not None or kwargs:
+            raise TypeError("Options were given together with a Selector instance; set them on the instance instead.")
+        return name
+    if not isinstance(name, str):
+        raise TypeError(f"selector must be a name (str) or a Selector, got {type(name).__name__}.")
+    return get_selector_class(name)(config, **kwargs)
