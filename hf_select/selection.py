@@ -258,15 +258,19 @@ def select(
     cost = sel.last_cost if sel.last_cost is not None else SelectionCost()
 
     n = len(kept)
-    if size_name == "k":
-        k_final = size_value
-    elif size_name == "fraction":
-        k_final = max(1, min(n, int(math.floor(size_value * n + 0.5))))
-    elif size_name == "budget_flops":
-        k_final = _k_from_budget(cfg, scored, cost)
+    if size_name == "budget_flops":
+        # Price the exact rows the strategy would take, in its priority order, and keep the longest affordable prefix.
+        order = apply_strategy(scores, None if cfg.strategy == "threshold" else n, cfg.strategy, seed=cfg.seed,
+                               **cfg.strategy_kwargs)
+        indices = order[:_k_from_budget(cfg, pool, cost, order)]
     else:
-        k_final = None
-    indices = apply_strategy(scores, k_final, cfg.strategy, seed=cfg.seed, **cfg.strategy_kwargs)
+        if size_name == "k":
+            k_final = size_value
+        elif size_name == "fraction":
+            k_final = max(1, min(n, int(math.floor(size_value * n + 0.5))))
+        else:
+            k_final = None
+        indices = apply_strategy(scores, k_final, cfg.strategy, seed=cfg.seed, **cfg.strategy_kwargs)
 
     config_record = {
         "selector": sel.name,
@@ -294,12 +298,12 @@ def _describe_model(model: Any) -> Any:
     return getattr(model, "_name_or_path", None) or type(model).__name__
 
 
-def _k_from_budget(cfg: SelectionConfig, dataset: Any, cost: SelectionCost) -> int:
-    """Largest k whose predicted training fits in what selection leaves of the budget (see hf_select.cost.budget)."""
+def _k_from_budget(cfg: SelectionConfig, dataset: Any, cost: SelectionCost, order: np.ndarray) -> int:
+    """Largest k whose predicted training of ``order[:k]`` fits in what selection leaves (hf_select.cost.budget)."""
     from .cost.budget import budget_to_k
 
     k, train_flops = budget_to_k(cfg.budget_flops, cost, dataset=dataset, train_model=cfg.train_model,
-                                 epochs=cfg.train_epochs)
+                                 epochs=cfg.train_epochs, order=order)
     cost.train_flops = float(train_flops)
     cost.budget_flops = float(cfg.budget_flops)
     return int(k)

@@ -157,3 +157,20 @@ def test_filters_drop_rows_before_scoring(monkeypatch):
 def teardown_module():
     for name in ("test_count_word", "test_nan"):
         _REGISTRY.pop(name, None)
+
+
+def test_budget_selects_the_longest_affordable_prefix():
+    from hf_select.cost.budget import dataset_lengths
+
+    ds = datasets.Dataset.from_dict({"text": POOL})
+    n_params = 1e6
+    lengths = np.asarray(dataset_lengths(ds), dtype=float)
+    order = np.lexsort((np.arange(40), -np.array([len(t) for t in POOL], dtype=float)))
+    per_row = 6 * n_params * lengths[order]
+    budget = float(per_row[:7].sum() + per_row[7] / 2)  # room for 7 rows and a half
+    res = hs.select(ds, "length", budget_flops=budget, train_model=n_params)
+    assert res.k == 7 and res.indices.tolist() == order[:7].tolist()
+    assert res.cost.train_flops == pytest.approx(per_row[:7].sum())
+    assert res.cost.budget_flops == budget and res.cost.total_flops <= budget
+    with pytest.raises(ValueError, match="smallest workable budget"):
+        hs.select(ds, "length", budget_flops=1.0, train_model=n_params)

@@ -1,0 +1,74 @@
+import json
+
+import numpy as np
+import pytest
+
+from hf_select.cost.budget import budget_to_k, dataset_lengths
+from hf_select.cost.flops import count_params_from_config, train_flops
+from hf_select.cost.record import SelectionCost, StageCost
+
+TINY = {"model_type": "llama", "num_hidden_layers": 2, "hidden_size": 8, "num_attention_heads": 2,
+        "intermediate_size": 16, "vocab_size": 10, "tie_word_embeddings": True}
+
+
+def cost(flops):
+    return SelectionCost(stages=[StageCost("forward_pool", flops=flops)])
+
+
+def test_mean_cost_hand_computed():
+    # 6 * 1e6 * 100 = 6e8 FLOPs per example; 1e10 - 4e9 = 6e9 left -> 10 examples.
+    assert budget_to_k(1e10, cost(4e9), train_model=1e6, lengths=[100] * 50) == (10, 6e9)
+    # Two epochs halve k; the pool size caps it.
+    assert budget_to_k(1e10, cost(4e9), train_model=1e6, lengths=[100] * 50, epochs=2) == (5, 6e9)
+    assert budget_to_k(1e13, 0.0, train_model=1e6, lengths=[100] * 50) == (50, 50 * 6e8)
+    # A mean length and a pool size instead of per-example lengths.
+    assert budget_to_k(1e10, 4e9, train_model=1e6, tokens_per_example=100, n_examples=7) == (7, 7 * 6e8)
+
+
+def test_order_prefix_uses_exact_lengths():
+    lengths = np.array([10, 1000, 20, 30])
+    per = 6 * 1e6 * lengths
+    order = [0, 2, 3, 1]
+    k, spent = budget_to_k(per[0] + per[2] + per[3] + 1.0, 0.0, train_model=1e6, lengths=lengths, order=order)
+    assert (k, spent) == (3, float(per[0] + per[2] + per[3]))
+    # With the long example first, the same budget cannot train it: the error names the minimum.
+    with pytest.raises(ValueError, match="smallest workable budget is 6e\\+09"):
+        budget_to_k(1e8, 0.0, train_model=1e6, lengths=lengths, order=[1, 0, 2, 3])
+
+
+def test_detailed_convention_and_config(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps(TINY))
+    lengths = [3, 5, 8]
+    per = [train_flops(TINY, [L], convention="detailed") for L in lengths]
+    k, spent = budget_to_k(sum(per) + 1, 0.0, train_model=str(tmp_path), lengths=lengths, convention="detailed",
+                           order=[0, 1, 2])
+    assert (k, spent) == (3, pytest.approx(sum(per)))
+    n = count_params_from_config(TINY)
+    assert budget_to_k(6 * n * 4 * 10, 0.0, train_model=TINY, lengths=[4] * 20)[0] == 10
+
+
+def test_dataset_lengths_from_input_ids_and_text():
+    from datasets import Dataset
+
+    ids = Dataset.from_dict({"input_ids": [[1, 2, 3], [4, 5]]})
+    assert dataset_lengths(ids).tolist() == [3, 2]
+    text = Dataset.from_list([{"prompt": "a" * 10, "completion": "b" * 9}, {"prompt": "c", "completion": "d"}])
+    assert dataset_lengths(text).tolist() == [5, 1]  # ceil(19 / 4), at least 1
+    assert dataset_lengths(text, chars_per_token=1.0).tolist() == [19, 2]
+    k, spent = budget_to_k(6 * 1e6 * 6, 0.0, train_model=1e6, dataset=text)
+    assert (k, spent) == (2, 6 * 1e6 * 6)
+
+
+def test_errors_state_the_minimum_budget():
+    with pytest.raises(ValueError, match="selection alone exceeds the budget.*smallest workable budget is 4\\.6e\\+09"):
+        budget_to_k(1e9, cost(4e9), train_model=1e6, lengths=[100] * 5)
+    with pytest.raises(ValueError, match="cannot train a single example"):
+        budget_to_k(4.1e9, cost(4e9), train_model=1e6, lengths=[100] * 5)
+    with pytest.raises(ValueError, match="budget_flops"):
+        budget_to_k(-1.0, 0.0, train_model=1e6, lengths=[1])
+    with pytest.raises(ValueError, match="train_model"):
+        budget_to_k(1e9, 0.0, train_model=None, lengths=[1])
+    with pytest.raises(ValueError, match="token counts"):
+        budget_to_k(1e9, 0.0, train_model=1e6)
+    with pytest.raises(ValueError, match="selection_cost"):
+        budget_to_k(1e9, "lots", train_model=1e6, lengths=[1])
