@@ -76,10 +76,17 @@ class SelectionResult:
         fp = self.provenance.get("dataset_fingerprint")
         if dataset is not None and fp and getattr(ds, "_fingerprint", None) not in (None, fp):
             self.provenance.setdefault("warnings", []).append("to_dataset: dataset fingerprint differs from selection")
-        subset = ds.select(self.indices)
-        if score_column in subset.column_names:
-            subset = subset.remove_columns(score_column)
-        return subset.add_column(score_column, self.scores[self.indices].tolist())
+        import datasets
+        import pyarrow as pa
+
+        if score_column in ds.column_names:
+            ds = ds.remove_columns(score_column)
+        # One Arrow ``take`` (no indices mapping to flatten row by row), then the score column.
+        table = ds.select(self.indices).with_format("arrow")[:]
+        table = table.append_column(score_column, pa.array(self.scores[self.indices], type=pa.float64()))
+        features = ds.features.copy()
+        features[score_column] = datasets.Value("float64")
+        return datasets.Dataset(table, info=datasets.DatasetInfo(features=features))
 
     def to_dict(self) -> dict[str, Any]:
         return {"schema_version": SCHEMA_VERSION, "k": self.k, "config": self.config, "provenance": self.provenance,
