@@ -1,0 +1,29 @@
+import json
+import os
+
+from hf_select.cli.main import main
+
+
+def test_demo_compares_selectors_and_writes_outputs(tmp_path, capsys):
+    out = tmp_path / "demo"
+    code = main(["demo", "--selectors", "bm25", "dsir", "random", "--max-rows", "6000", "--fraction", "0.1",
+                 "--output", str(out)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "numpy share" in printed and "overlap (Jaccard)" in printed and "bm25~dsir" in printed
+    assert sorted(os.listdir(out)) == ["bm25", "dsir", "random", "summary.json"]
+    for name in ("bm25", "dsir", "random"):
+        assert sorted(os.listdir(out / name)) == ["cost.json", "selection", "subset.parquet"]
+    summary = json.loads((out / "summary.json").read_text())
+    rows = {r["selector"]: r for r in summary["selectors"]}
+    assert rows["bm25"]["k"] == rows["random"]["k"] == 600
+    assert rows["bm25"]["target_share"] > 2 * rows["random"]["target_share"]
+    assert rows["dsir"]["target_share"] > 2 * rows["random"]["target_share"]
+    assert 0 <= summary["overlap_jaccard"]["bm25~random"] < 0.5
+
+
+def test_demo_unknown_selector_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--selectors", "bm25", "nope", "--max-rows", "2000", "--output", str(out)]) == 2
+    assert "Unknown selector 'nope'" in capsys.readouterr().err
+    assert not out.exists()
