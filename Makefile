@@ -14,7 +14,7 @@ export GRADIO_ANALYTICS_ENABLED ?= False
 BASE_STAMP := $(VENV)/.stamp-base
 DEV_STAMP  := $(VENV)/.stamp-dev
 
-.PHONY: help install install-dev demo test space bench lint clean
+.PHONY: help install install-dev browser-deps demo test space bench lint clean
 
 help:
 	@echo "make demo   - install (into $(VENV)) and run 'hf-select demo' on the embedded pool"
@@ -43,7 +43,13 @@ install-dev: $(DEV_STAMP)
 demo: $(BASE_STAMP)
 	$(VENV)/bin/hf-select demo --output demo_output
 
-test: $(DEV_STAMP)
+# The Space's browser test drives Debian's headless Chromium (skipped with a reason when it cannot be installed).
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+		apt-get install -y -qq --no-install-recommends chromium >/dev/null; } || \
+		echo "chromium not installed: the browser test will be skipped"
+
+test: $(DEV_STAMP) browser-deps
 	$(PY) -m pytest $(PYTEST_ARGS) tests
 
 space: $(DEV_STAMP)

@@ -1,0 +1,370 @@
+"""What the Space's buttons do: load the pool and target, plan, select, render the cost card, push.
+
+Only hf_select's public API is used (``hf_select``, ``hf_select.cost``, ``hf_select.data``, ``hf_select.hub``). Every
+handler returns messages for errors (``**Error:** ...``), never a traceback; the push token is never logged or echoed.
+
+Example:
+    >>> from space_handlers import budget_in_flops
+    >>> f"{budget_in_flops('GPU-hours', 2, 'A100', 0.5):.3e}"
+    '1.123e+18'
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import gradio as gr  # noqa: E402
+
+import hf_select as hs  # noqa: E402
+
+logger = logging.getLogger("hf_select.space")
+
+POOL_SOURCES = ("Embedded pool", "Upload a file", "Hub dataset")
+TARGET_SOURCES = ("Embedded target task", "Paste examples", "Upload a file")
+LIVE_SELECTORS = ("bm25", "embedding", "dsir", "random")  # cheap enough to run on the Space's CPU
+PLAN_METHODS = ("random", "bm25", "embedding", "dsir", "perplexity", "less")
+BUDGET_UNITS = ("FLOPs", "GPU-hours")
+BM25_TOKENS = ("words (split at punctuation)", "paper (delete punctuation)")
+UPLOAD_TYPES = (".jsonl", ".parquet", ".csv")
+PREVIEW_REPO_ID = "your-user/your-selection"
+_USER_ERRORS = (ValueError, TypeError, FileNotFoundError, ImportError, KeyError)
+
+
+@dataclass
+class SpaceConfig:
+    """Limits and defaults of the Space.
+
+    Env overrides: ``HF_SELECT_SPACE_MAX_ROWS`` (pool row cap), ``HF_SELECT_SPACE_MAX_UPLOAD_MB`` (upload limit).
+    """
+
+    max_pool_rows: int = field(default=10_000, metadata={"help": "Row cap of every pool (embedded, uploaded, Hub)."})
+    max_upload_mb: float = field(default=50.0, metadata={"help": "Largest accepted pool / target upload, in MB."})
+    default_fraction: float = field(default=0.1, metadata={"help": "Initial fraction of the pool Select keeps."})
+    top_rows: int = field(default=10, metadata={"help": "Top rows shown per selector."})
+    preview_chars: int = field(default=200, metadata={"help": "Characters of each row shown in the table."})
+    train_params: float = field(default=7e9, metadata={"help": "Initial parameter count of the model to train."})
+    selector_params: float = field(default=1.35e8, metadata={"help": "Initial params of the perplexity/LESS model."})
+    budget_flops: float = field(default=1e15, metadata={"help": "Initial budget in FLOPs."})
+    budget_gpu_hours: float = field(default=1.0, metadata={"help": "Initial budget in GPU-hours."})
+    mfu: float = field(default=0.4, metadata={"help": "Initial model FLOPs utilisation for GPU-hour budgets."})
+    gain_rates: dict[str, float] = field(
+        default_factory=lambda: {"random": 5.0, "bm25": 10.0, "dsir": 10.0, "embedding": 10.0, "perplexity": 40.0,
+                                 "less": 80.0},
+        metadata={"help": "Utility gain rate lam per method: the theory figure of Yin & Rush (2025) (random 5, "
+                          "lexicon 10, perplexity 40, gradient 80); embedding and dsir get the lexicon rate."})
+    embedding_params: float = field(default=2.27e7, metadata={"help": "Encoder size (all-MiniLM-L6-v2)."})
+    lora_fraction: float = field(default=0.01, metadata={"help": "LESS LoRA params as a fraction of the selector's."})
+    target_examples: int = field(default=50, metadata={"help": "Target examples assumed by the plan (LESS, embed)."})
+    chars_per_token: float = field(default=4.0, metadata={"help": "Characters per token when counting pool tokens."})
+    mean_tokens_guess: float = field(default=200.0, metadata={"help": "Tokens per example when only a total is given."})
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> "SpaceConfig":
+        env = {"max_pool_rows": ("HF_SELECT_SPACE_MAX_ROWS", int),
+               "max_upload_mb": ("HF_SELECT_SPACE_MAX_UPLOAD_MB", float)}
+        values = {name: cast(os.environ[var]) for name, (var, cast) in env.items() if os.environ.get(var)}
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+# ---------------------------------------------------------------------------------------------------------------- data
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on")
+
+
+def _check_upload(path: Any, what: str, cfg: SpaceConfig) -> str:
+    if not path:
+        raise ValueError(f"{what}: no file uploaded; upload a {'/'.join(UPLOAD_TYPES)} file.")
+    path = os.fspath(path)
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in UPLOAD_TYPES:
+        raise ValueError(f"{what}: {os.path.basename(path)!r} is not one of {', '.join(UPLOAD_TYPES)}.")
+    size_mb = os.path.getsize(path) / 2**20
+    if size_mb > cfg.max_upload_mb:
+        raise ValueError(f"{what}: the file is {size_mb:.1f} MB; this Space accepts up to {cfg.max_upload_mb:g} MB. "
+                         "Subsample it, or run `hf-select select` locally.")
+    return path
+
+
+def _cap(ds: Any, rows: int) -> Any:
+    return ds if ds.num_rows <= rows else ds.select(range(rows))
+
+
+def load_pool(source: str, max_rows: Any, upload: Any, hub_id: str, hub_split: str, cfg: SpaceConfig) -> Any:
+    """The pool the user chose, capped at ``min(max_rows, cfg.max_pool_rows)`` rows."""
+    rows = cfg.max_pool_rows if not max_rows else min(int(max_rows), cfg.max_pool_rows)
+    if rows < 1:
+        raise ValueError("Pool row cap must be at least 1.")
+    if source == POOL_SOURCES[0]:
+        from hf_select.data.builtin import load_builtin_pool
+
+        return load_builtin_pool(max_rows=rows)
+    if source == POOL_SOURCES[1]:
+        from hf_select.data.io import as_dataset
+
+        return _cap(as_dataset(_check_upload(upload, "Pool upload", cfg), "pool"), rows)
+    if source == POOL_SOURCES[2]:
+        if not (hub_id or "").strip():
+            raise ValueError("Hub dataset: enter a dataset id such as 'org/name'.")
+        if _offline():
+            raise ValueError("Hub datasets need network access, but this Space runs offline (HF_HUB_OFFLINE=1). "
+                             "Use the embedded pool or upload a file.")
+        import datasets
+
+        stream = datasets.load_dataset(hub_id.strip(), split=(hub_split or "train").strip(), streaming=True)
+        return datasets.Dataset.from_list(list(stream.take(rows)))
+    raise ValueError(f"Pool source {source!r} is not one of {POOL_SOURCES}.")
+
+
+def load_target(source: str, text: str, upload: Any, cfg: SpaceConfig) -> Any:
+    """Target examples: the embedded target task, pasted lines (one example per line) or an uploaded file."""
+    if source == TARGET_SOURCES[0]:
+        from hf_select.data.builtin import load_builtin_target
+
+        return load_builtin_target("validation")
+    if source == TARGET_SOURCES[1]:
+        lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+        if not lines:
+            raise ValueError("Target examples are empty: paste one example per line, upload a file, or choose "
+                             "'Embedded target task'.")
+        from hf_select.data.io import as_dataset
+
+        return as_dataset(lines, "target")
+    if source == TARGET_SOURCES[2]:
+        from hf_select.data.io import as_dataset
+
+        return as_dataset(_check_upload(upload, "Target upload", cfg), "target")
+    raise ValueError(f"Target source {source!r} is not one of {TARGET_SOURCES}.")
+
+
+# ---------------------------------------------------------------------------------------------------------------- plan
+def parse_positive(value: Any, name: str, *, allow_zero: bool = False) -> float:
+    """A positive number from a field that may hold text like ``"7e9"`` or ``"1.5e18"``."""
+    try:
+        number = float(str(value).replace(",", "").replace("_", "").strip())
+    except ValueError:
+        raise ValueError(f"{name} must be a number such as 7e9, got {value!r}.") from None
+    if not (number >= 0 if allow_zero else number > 0) or number != number or number == float("inf"):
+        raise ValueError(f"{name} must be a {'non-negative' if allow_zero else 'positive'} number, got {value!r}.")
+    return number
+
+
+def budget_in_flops(unit: str, budget: Any, gpu: str, mfu: Any, n_gpus: Any = 1) -> float:
+    """The budget in FLOPs: as given, or GPU-hours x the preset's peak FLOP/s x MFU x number of GPUs."""
+    budget = parse_positive(budget, "Budget")
+    if unit == BUDGET_UNITS[0]:
+        return budget
+    if unit != BUDGET_UNITS[1]:
+        raise ValueError(f"Budget unit {unit!r} is not one of {BUDGET_UNITS}.")
+    if not gpu:
+        raise ValueError("Pick a GPU preset for a budget in GPU-hours.")
+    from hf_select.cost.hardware import gpu_hours_to_flops
+
+    return float(gpu_hours_to_flops(budget, gpu, mfu=float(mfu), n_gpus=max(1, int(n_gpus or 1))))
+
+
+def method_profiles(methods: list[str], *, pool_tokens: float, n_pool: int, train_params: float,
+                    selector_params: float, cfg: SpaceConfig) -> tuple[list[Any], float]:
+    """Planner profiles (selection FLOPs from :mod:`hf_select.cost.flops`, gain rates from ``cfg.gain_rates``)."""
+    from hf_select.cost import MethodProfile
+    from hf_select.cost import flops as cost_flops
+
+    target_tokens = cfg.target_examples * pool_tokens / max(n_pool, 1)
+    stages = {
+        "random": lambda: [],
+        "bm25": lambda: cost_flops.bm25_selection_flops(pool_tokens),
+        "dsir": lambda: cost_flops.dsir_selection_flops(pool_tokens),
+        "embedding": lambda: cost_flops.embedding_selection_flops(cfg.embedding_params, pool_tokens, target_tokens),
+        "perplexity": lambda: cost_flops.perplexity_selection_flops(selector_params, pool_tokens),
+        "less": lambda: cost_flops.less_pipeline_flops(selector_params, pool_tokens, target_tokens, n_pool=n_pool,
+                                                       n_target=cfg.target_examples,
+                                                       lora_params=cfg.lora_fraction * selector_params),
+    }
+    unknown = sorted(set(methods) - set(stages))
+    if unknown:
+        raise ValueError(f"Cannot plan for {unknown}; known methods: {', '.join(stages)}.")
+    profiles = [MethodProfile(m, sum(s.flops for s in stages[m]()), lam=cfg.gain_rates[m]) for m in methods]
+    return profiles, cost_flops.train_flops(train_params, pool_tokens)
+
+
+def run_plan(pool_source, max_rows, pool_file, hub_id, hub_split, methods, unit, budget, gpu, mfu, n_gpus,
+             train_params, selector_params, pool_tokens, *, cfg: SpaceConfig):
+    """Plan handler: (plot path, recommendation markdown, table)."""
+    try:
+        if not methods:
+            raise ValueError("Pick at least one method to plan for.")
+        flops = budget_in_flops(unit, budget, gpu, mfu, n_gpus)
+        train_params = parse_positive(train_params, "Trained model params")
+        selector_params = parse_positive(selector_params, "Selector model params")
+        tokens = parse_positive(pool_tokens or 0, "Pool tokens", allow_zero=True)
+        if tokens > 0:
+            n_pool, pool_note = max(1, int(tokens / cfg.mean_tokens_guess)), "as entered"
+        else:
+            pool = load_pool(pool_source, max_rows, pool_file, hub_id, hub_split, cfg)
+            tokens = sum(len(t) for t in hs.text_view(pool, "full")) / cfg.chars_per_token
+            n_pool, pool_note = pool.num_rows, f"{pool.num_rows:,} rows of the chosen pool"
+        profiles, full = method_profiles(list(methods), pool_tokens=tokens, n_pool=n_pool,
+                                         train_params=train_params, selector_params=selector_params, cfg=cfg)
+        from hf_select.cost import plan
+        from hf_select.cost.plots import plot_plan
+
+        best = plan(flops, profiles, train_flops_full=full)
+        path = plot_plan(profiles, os.path.join(tempfile.mkdtemp(prefix="hf_select_space_"), "plan.png"),
+                         train_flops_full=full, budget_flops=flops)
+        table = [[r.method, f"{r.selection_flops:.3g}", f"{r.train_flops:.3g}", f"{r.fraction:.4f}",
+                  f"{r.predicted:.2f}" if r.feasible else "-", r.reason or "feasible"] for r in best.table]
+        ratio = f"{flops / full:.1%}" if flops < full else f"{flops / full:.3g}x"
+        md = (f"### Recommended: **{best.method}**\n\nBudget **{flops:.3g} FLOPs** = {ratio} of training on the whole "
+              f"pool (~{tokens:,.0f} tokens, {pool_note}; {full:.3g} FLOPs). **{best.method}** spends "
+              f"{best.selection_flops:.3g} FLOPs on selection and trains on {best.fraction:.1%} of the pool, for a "
+              f"predicted **{best.predicted:.1f}** / 100. Gain rates are the paper's theory-figure values "
+              f"({', '.join(f'{m} {cfg.gain_rates[m]:g}' for m in methods)}); fit your own with "
+              "`hf-select plan --runs`.")
+        if best.fraction >= 1:
+            md += ("\n\n_The budget pays for training on the whole pool: every method that fits is near its ceiling "
+                   "and selection matters little; it pays off below the full-pool cost (left part of the plot)._")
+        return path, md, table
+    except _USER_ERRORS as exc:
+        return None, _error_md(exc), []
+    except Exception as exc:  # never a traceback in the UI
+        logger.exception("plan failed")
+        return None, _error_md(exc, unexpected=True), []
+
+
+# -------------------------------------------------------------------------------------------------------------- select
+def _preview(text: str, n: int) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def domain_mix(domains: list[str], results: dict[str, Any]) -> list[list[Any]]:
+    """Rows ``[domain, share in the pool, share in each selection...]``, most common domain of the pool first."""
+    mixes = {name: Counter(domains[int(i)] for i in res.indices) for name, res in results.items()}
+    return [[d, round(c / len(domains), 4)] + [round(mixes[n][d] / max(r.k, 1), 4) for n, r in results.items()]
+            for d, c in Counter(domains).most_common()]
+
+
+def card_preview(result: Any, repo_id: str = "", mode: str = "subset") -> str:
+    """The cost card README that Push would upload for ``result``: the body, then its YAML header as a code block."""
+    import yaml
+
+    from hf_select.hub.card import render_cost_card, split_card
+
+    text = render_cost_card(result, repo_id=(repo_id or "").strip() or PREVIEW_REPO_ID, mode=mode or "subset")
+    meta, body = split_card(text)
+    return f"{body.strip()}\n\n<details><summary>YAML metadata</summary>\n\n```yaml\n" \
+           f"{yaml.safe_dump(meta, sort_keys=False, width=120).strip()}\n```\n</details>\n"
+
+
+def selector_options(name: str, bm25_tokens: str) -> dict[str, Any]:
+    """Options passed to ``hs.select`` for a live selector."""
+    if name == "bm25" and bm25_tokens == BM25_TOKENS[0]:
+        return {"punctuation": "space"}  # dotted names (numpy.ma.round) stay words instead of 'numpymaround'
+    return {}
+
+
+def run_select(pool_source, max_rows, pool_file, hub_id, hub_split, target_source, target_text, target_file, methods,
+               bm25_tokens, fraction, seed, *, cfg: SpaceConfig, progress=gr.Progress()):
+    """Select handler: (status, top rows, domain mix, card preview, push choice, summary, state)."""
+    try:
+        live = [m for m in LIVE_SELECTORS if m in (methods or [])]
+        if not live:
+            raise ValueError(f"Pick at least one of the live selectors {', '.join(LIVE_SELECTORS)} "
+                             "(perplexity and LESS are planned here; run them with `hf-select select`).")
+        fraction = float(fraction)
+        if not 0 < fraction <= 1:
+            raise ValueError("Fraction must be in (0, 1].")
+        progress(0.0, desc="Loading the pool")
+        pool = load_pool(pool_source, max_rows, pool_file, hub_id, hub_split, cfg)
+        target = load_target(target_source, target_text, target_file, cfg)
+        results: dict[str, Any] = {}
+        for i, name in enumerate(live):
+            progress(0.05 + 0.9 * i / len(live), desc=f"Running {name} on {pool.num_rows:,} rows")
+            results[name] = hs.select(pool, name, target=target, fraction=fraction, seed=int(seed or 0),
+                                      **selector_options(name, bm25_tokens))
+        progress(1.0, desc="Done")
+        domains = list(pool["domain"]) if "domain" in pool.column_names else None
+        rows = []
+        for name, res in results.items():
+            top_idx = [int(i) for i in res.indices[: cfg.top_rows]]
+            texts = hs.text_view(pool.select(top_idx), "full")
+            rows += [[name, rank + 1, round(float(res.scores[i]), 4), domains[i] if domains else "",
+                      _preview(text, cfg.preview_chars)] for rank, (i, text) in enumerate(zip(top_idx, texts))]
+        summary = {n: {"k": r.k, "seconds": round(r.cost.seconds, 3), "selection_flops": r.cost.flops}
+                   for n, r in results.items()}
+        if domains and "domain" in target.column_names:
+            target_domain = Counter(target["domain"]).most_common(1)[0][0]
+            for n, r in results.items():
+                share = sum(domains[int(i)] == target_domain for i in r.indices) / max(r.k, 1)
+                summary[n].update(target_domain=target_domain, target_domain_share=round(share, 4))
+        lines = ["| selector | k | seconds | selection FLOPs | target-domain share |", "|---|---:|---:|---:|---:|"]
+        for n, s in summary.items():
+            share = f"{s['target_domain_share']:.1%}" if "target_domain" in s else "-"
+            lines.append(f"| {n} | {s['k']:,} | {s['seconds']:.2f} | {s['selection_flops']:.3g} | {share} |")
+        planned_only = [m for m in methods if m not in LIVE_SELECTORS]
+        note = f" ({', '.join(planned_only)}: planned only, run them with `hf-select select`)" if planned_only else ""
+        status = (f"Selected {fraction:.1%} of {pool.num_rows:,} rows with {', '.join(live)}{note}.\n\n"
+                  + "\n".join(lines))
+        mix = {"headers": ["domain", "pool"] + list(results), "data": domain_mix(domains, results) if domains else []}
+        top = {"headers": ["selector", "rank", "score", "domain", "text"], "data": rows}
+        first = live[0]
+        return status, top, mix, _safe_card(results[first]), gr.update(choices=live, value=first), summary, results
+    except Exception as exc:  # user errors as messages; anything else too, never a traceback
+        if not isinstance(exc, _USER_ERRORS):
+            logger.exception("select failed")
+        return (_error_md(exc, unexpected=not isinstance(exc, _USER_ERRORS)), {"headers": ["selector"], "data": []},
+                {"headers": ["domain"], "data": []}, "", gr.update(choices=[], value=None), {}, None)
+
+
+def _safe_card(result: Any, repo_id: str = "", mode: str = "subset") -> str:
+    try:
+        return card_preview(result, repo_id, mode)
+    except ImportError:
+        return "_Cost card preview needs `hf_select.hub` (pip install \"hf-select[hub]\")._"
+    except Exception as exc:
+        logger.exception("card rendering failed")
+        return _error_md(exc, unexpected=True)
+
+
+def show_card(results: Any, choice: str, repo_id: str = "", mode: str = "subset") -> str:
+    """Card handler: the cost card of the chosen selection as it would be pushed to ``repo_id``."""
+    if not results or choice not in results:
+        return "Run **Select** first; the cost card of the chosen selection appears here."
+    return _safe_card(results[choice], repo_id, mode)
+
+
+# ---------------------------------------------------------------------------------------------------------------- push
+def run_push(results: Any, choice: str, repo_id: str, token: str, private: bool, mode: str):
+    """Push handler: (status, cleared token). The token is never logged, returned or shown in a message."""
+    token = (token or "").strip()
+    try:
+        if not results:
+            raise ValueError("Nothing to push yet: run Select first.")
+        if choice not in results:
+            raise ValueError(f"Choose which selection to push (one of {', '.join(results)}).")
+        repo_id = (repo_id or "").strip()
+        if not repo_id:
+            raise ValueError("Enter the dataset repo id to push to, e.g. 'user/my-selection'.")
+        if not token:
+            raise ValueError("Enter a Hugging Face write token to push.")
+        pushed = results[choice].push_to_hub(repo_id, token=token, private=bool(private), mode=mode)
+        what = "already up to date" if pushed.commits_created == 0 else f"{pushed.commits_created} commit(s)"
+        return f"Pushed the **{choice}** selection ({mode}) to [{pushed.repo_id}]({pushed.url}): {what}.", ""
+    except Exception as exc:  # scrub the token from whatever the clients said
+        from hf_select.hub import HubPushError
+
+        unexpected = not isinstance(exc, (*_USER_ERRORS, HubPushError))
+        message = _error_md(exc, unexpected=unexpected)
+        return (message.replace(token, "***") if token else message), ""
+
+
+def _error_md(exc: BaseException, unexpected: bool = False) -> str:
+    kind = f"Unexpected error ({type(exc).__name__})" if unexpected else "Error"
+    return f"**{kind}:** {exc}"
