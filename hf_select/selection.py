@@ -241,6 +241,8 @@ def select(
     pool = as_dataset(dataset, "dataset")
     target_ds = as_dataset(cfg.target, "target") if cfg.target is not None else None
     size_name, size_value = cfg.size_spec()
+    if size_name == "budget_flops" and cfg.train_model is None:
+        raise ValueError("budget_flops needs train_model=<parameter count | config | local path> to price training.")
 
     if isinstance(cfg.selector, str) and "seed" not in selector_kwargs:
         seeded = "seed" in {f.name for f in dataclasses.fields(get_selector_class(cfg.selector).config_class)}

@@ -87,6 +87,8 @@ class Selector:
     config_class: ClassVar[type[SelectorConfig]] = SelectorConfig
     requires_target: ClassVar[bool] = False
     default_view: ClassVar[str] = "full"
+    #: Whether the selector scores with a causal LM (a trainer may then pass it the model being trained).
+    uses_causal_lm: ClassVar[bool] = False
 
     def __init__(self, config: SelectorConfig | None = None, **kwargs: Any) -> None:
         if config is None:
