@@ -38,5 +38,6 @@ else:
     from ._lazy_module import LazyModule
 
     sys.modules[__name__] = LazyModule(
-        __name__, globals()["__file__"], _import_structure, extra_objects={"__version__": __version__}
+        __name__, globals()["__file__"], _import_structure, extra_objects={"__version__": __version__},
+        module_spec=__spec__,
     )

@@ -28,8 +28,10 @@ class LazyModule(ModuleType):
         module_file: str,
         import_structure: dict[str, list[str]],
         extra_objects: dict[str, Any] | None = None,
+        module_spec: Any = None,
     ) -> None:
         super().__init__(name)
+        self.__spec__ = module_spec
         self._name_to_module = {attr: mod for mod, attrs in import_structure.items() for attr in attrs}
         self._modules = set(import_structure)
         self.__all__ = sorted(set(self._name_to_module) | self._modules | set(extra_objects or {}))

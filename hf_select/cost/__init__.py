@@ -62,4 +62,4 @@ else:
 
     from .._lazy_module import LazyModule
 
-    sys.modules[__name__] = LazyModule(__name__, globals()["__file__"], _import_structure)
+    sys.modules[__name__] = LazyModule(__name__, globals()["__file__"], _import_structure, module_spec=__spec__)

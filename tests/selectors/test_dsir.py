@@ -1,0 +1,156 @@
+"""DSIR: hashed n-gram features, smoothed bucket distributions, log importance weights, Gumbel resampling."""
+
+import hashlib
+import math
+import re
+from collections import Counter
+
+import datasets
+import numpy as np
+import pytest
+
+import hf_select as hs
+from hf_select.selectors.base import BUILTIN_SELECTORS, get_selector_class
+from hf_select.selectors.dsir import DSIRSelector, HashedNgramFeaturizer
+from hf_select.strategies import apply_strategy
+
+POOL = [
+    "The cat sat on the mat.",
+    "Stock prices fell sharply, again!",
+    "A cat and a dog played on the mat.",
+    "Bond yields rose; markets fell.",
+    "Cats don't like baths.",
+]
+TARGET = ["The cat sat.", "A dog's mat."]
+
+
+def reference_bucket(ngram, buckets):
+    # The DSIR reference implementation's hash, written out independently.
+    return int(hashlib.sha256(ngram.encode("utf-8")).hexdigest(), 16) % buckets
+
+
+def reference_features(text, buckets):
+    words = re.findall(r"\w+|[^\w\s]+", text.lower())
+    grams = words + [f"{a} {b}" for a, b in zip(words, words[1:])]
+    return Counter(reference_bucket(g, buckets) for g in grams)
+
+
+def test_tokenisation_and_buckets_are_the_reference_ones():
+    feat = HashedNgramFeaturizer(num_buckets=97, ngrams=2)
+    assert feat.tokenize("Cats don't like baths.") == ["cats", "don", "'", "t", "like", "baths", "."]
+    ids = feat(["Cats don't"])[0]
+    grams = ["cats", "don", "'", "t", "cats don", "don '", "' t"]
+    assert ids == [reference_bucket(g, 97) for g in grams]
+
+
+def test_log_importance_weights_by_hand():
+    buckets = 16
+    sel = hs.get_selector("dsir", num_buckets=buckets, sampling="top")
+    scores = sel.score(POOL, target=TARGET)
+
+    def probs(texts):
+        counts = Counter()
+        for t in texts:
+            counts.update(reference_features(t, buckets))
+        total = sum(counts.values())
+        return [(counts[j] + 1.0) / (total + buckets) for j in range(buckets)]  # add-one smoothing
+
+    p_target, p_raw = probs(TARGET), probs(POOL)
+    np.testing.assert_allclose(sel.target_probs, p_target, rtol=1e-12)
+    np.testing.assert_allclose(sel.raw_probs, p_raw, rtol=1e-12)
+    expected = [sum(c * (math.log(p_target[j]) - math.log(p_raw[j])) for j, c in reference_features(t, buckets).items())
+                for t in POOL]
+    np.testing.assert_allclose(scores, expected, rtol=1e-10)
+    np.testing.assert_array_equal(sel.log_importance_weights, scores)
+
+
+def test_smoothing_and_ngram_order_change_the_weights():
+    base = hs.get_selector("dsir", sampling="top").score(POOL, target=TARGET)
+    smoother = hs.get_selector("dsir", sampling="top", smoothing=10.0).score(POOL, target=TARGET)
+    unigram = hs.get_selector("dsir", sampling="top", ngrams=1).score(POOL, target=TARGET)
+    assert not np.allclose(base, smoother) and not np.allclose(base, unigram)
+    assert np.abs(smoother).max() < np.abs(base).max()  # more smoothing pulls both distributions to uniform
+
+
+def test_target_like_rows_rank_first_on_a_clear_case():
+    pool = ["the cat sat on the mat"] * 3 + ["stock prices fell sharply today"] * 30
+    scores = hs.get_selector("dsir", sampling="top").score(pool, target=["a cat on a mat", "the cat sat"])
+    assert scores[:3].min() > scores[3:].max()
+
+
+def test_gumbel_sampling_is_seeded_and_equals_the_gumbel_strategy():
+    logw = hs.get_selector("dsir", sampling="top").score(POOL, target=TARGET)
+    a = hs.get_selector("dsir", seed=3, temperature=2.0).score(POOL, target=TARGET)
+    b = hs.get_selector("dsir", seed=3, temperature=2.0).score(POOL, target=TARGET)
+    c = hs.get_selector("dsir", seed=4, temperature=2.0).score(POOL, target=TARGET)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    noise = np.random.default_rng(3).gumbel(size=len(POOL))
+    np.testing.assert_allclose(a, logw / 2.0 + noise)
+    # top-k of the perturbed scores == the "gumbel" strategy on the plain log weights (same seed and temperature)
+    np.testing.assert_array_equal(apply_strategy(a, 3, "top"),
+                                  apply_strategy(logw, 3, "gumbel", seed=3, temperature=2.0))
+
+
+def test_dataset_map_path_equals_list_path_and_num_proc():
+    rows = [{"prompt": p, "completion": " " + c} for p, c in zip(POOL, reversed(POOL))] * 20
+    ds = datasets.Dataset.from_list(rows)
+    sel = hs.get_selector("dsir", sampling="top", batch_size=7, show_progress=False)
+    from_dataset = sel.score(ds, target=TARGET)
+    from_list = sel.score([r["prompt"] + r["completion"] for r in rows], target=TARGET)
+    np.testing.assert_allclose(from_dataset, from_list, rtol=1e-12)
+    two_procs = hs.get_selector("dsir", sampling="top", batch_size=7, num_proc=2, show_progress=False)
+    two = two_procs.score(ds, target=TARGET)
+    np.testing.assert_allclose(two, from_dataset, rtol=1e-12)
+
+
+def test_default_view_is_full_and_query_view_differs():
+    rows = [{"prompt": "What is a cat?", "completion": " A small stock market animal."},
+            {"prompt": "What are stocks?", "completion": " Shares of a cat company."}] * 5
+    target = [{"prompt": "What is a cat?", "completion": " A pet."}]
+    full = hs.get_selector("dsir", sampling="top").score(rows, target=target)
+    query = hs.get_selector("dsir", sampling="top", text_view="query").score(rows, target=target)
+    assert DSIRSelector.default_view == "full"
+    assert not np.allclose(full, query)
+
+
+def test_cost_stages():
+    sel = hs.get_selector("dsir")
+    sel.score(POOL, target=TARGET)
+    names = [s.name for s in sel.last_cost.stages]
+    assert names[:4] == ["featurize_target", "featurize_pool", "fit", "score"]
+    assert sel.last_cost.flops == 0
+    assert sel.last_cost.stages[1].tokens == sum(len(HashedNgramFeaturizer(num_buckets=10, ngrams=2)([t])[0])
+                                                 for t in POOL)
+
+
+def test_registry_maps_to_this_module():
+    assert get_selector_class("dsir") is DSIRSelector
+    assert BUILTIN_SELECTORS["dsir"] == "hf_select.selectors.dsir"
+
+
+def test_empty_text_rows_score_zero_log_weight():
+    scores = hs.get_selector("dsir", sampling="top").score(["", "cat", "dog"], target=["cat"])
+    assert scores[0] == 0.0 and scores[1] > 0 > scores[2]
+
+
+@pytest.mark.parametrize(
+    "kwargs, error",
+    [
+        ({"num_buckets": 0}, ValueError),
+        ({"ngrams": 0}, ValueError),
+        ({"smoothing": 0.0}, ValueError),
+        ({"temperature": -1.0}, ValueError),
+        ({"sampling": "softmax"}, ValueError),
+        ({"num_buckets": 10.5}, TypeError),
+        ({"num_proc": 0}, ValueError),
+    ],
+)
+def test_bad_options(kwargs, error):
+    with pytest.raises(error):
+        hs.get_selector("dsir", **kwargs)
+
+
+def test_needs_a_target():
+    with pytest.raises(ValueError, match="target"):
+        hs.get_selector("dsir").score(POOL)
