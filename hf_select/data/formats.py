@@ -227,8 +227,9 @@ def _rows(data: Any, text_field: str | None) -> tuple[list[Mapping[str, Any]], l
     if hasattr(data, "column_names"):
         needed = [c for c in ("messages", "prompt", "completion", "chosen", "completions", "label", text_field,
                               *_TEXT_FIELDS) if c and c in cols]
-        table = data.select_columns(needed) if needed else data
-        columns = {c: table[c] for c in needed}
+        # One Arrow -> Python conversion per column (indexing a datasets Column decodes row by row: ~20x slower).
+        table = data.select_columns(needed).with_format("arrow")[:] if needed else None
+        columns = {c: table.column(c).to_pylist() for c in needed}
         n = len(data)
         return [{c: columns[c][i] for c in needed} for i in range(n)], cols
     return list(data), cols
