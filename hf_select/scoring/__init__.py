@@ -1,0 +1,20 @@
+"""The model-based scoring engine behind the perplexity, IFD, CoLoR-Filter and LESS selectors.
+
+Modules (each imported on its own; nothing heavy is loaded by importing this package):
+
+- :mod:`.models`: offline model / tokenizer loading, the SmolLM2 local copy, ``tiny_llama`` for tests, fingerprints.
+- :mod:`.batching`: tokenisation with truncation reports and completion-only masks; bucketed and packed batches.
+- :mod:`.nll`: per-token NLL with a chunked LM head (no full-vocabulary fp32 logits); segment reductions.
+- :mod:`.dispatch`: attention kernel, batching mode and NLL backend per device.
+- :mod:`.engine`: the scoring loop (``score_nll``).
+- :mod:`.cache`: per-shard parquet cache with checksums (resume after a kill).
+- :mod:`.distributed`: shards across ``torch.distributed`` ranks, gathered on every rank.
+- :mod:`.pipeline`: texts in, per-example NLL out (cache + ranks); what selectors call.
+- :mod:`.finetune`: LoRA fine-tune of a reference model on target examples.
+- :mod:`.gradients`, :mod:`.projection`, :mod:`.triton_nll`: LESS gradient features and the Triton kernel loader.
+
+Example:
+    >>> import sys, hf_select.scoring
+    >>> "torch" in sys.modules or "hf_select.scoring.engine" not in sys.modules
+    True
+"""

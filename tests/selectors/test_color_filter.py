@@ -1,0 +1,37 @@
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("peft")
+
+import hf_select as hs  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def model_tok():
+    from hf_select.scoring.models import tiny_llama
+    from hf_select.selectors.perplexity import toy_tokenizer
+
+    return tiny_llama(vocab_size=128, seed=0), toy_tokenizer()
+
+
+def test_color_filter_prefers_target_like_rows_and_counts_cost(model_tok):
+    model, tok = model_tok
+    pool = ["abab abab", "zzqx yyvw", "abab ab", "qqqq rrrr"]
+    sel = hs.get_selector("color_filter", model=model, tokenizer=tok, dtype="float32", show_progress=False,
+                          finetune_epochs=3, finetune_learning_rate=1e-2)
+    scores = sel.score(pool, target=["abab abab abab"] * 4)
+    assert min(scores[0], scores[2]) > max(scores[1], scores[3])
+    prior = hs.get_selector("perplexity", model=model, tokenizer=tok, dtype="float32", show_progress=False).score(pool)
+    np.testing.assert_allclose(sel.last_nll, prior, atol=1e-6)  # score = prior NLL - conditional NLL
+    stages = {s.name: s for s in sel.last_cost.stages}
+    assert stages["finetune_target"].flops > 0 and stages["forward_conditional"].flops > 0
+
+
+def test_color_filter_needs_target_and_epochs(model_tok):
+    model, tok = model_tok
+    with pytest.raises(ValueError, match="target"):
+        hs.get_selector("color_filter", model=model, tokenizer=tok, show_progress=False).score(["a b"])
+    with pytest.raises(ValueError, match="finetune_epochs"):
+        hs.get_selector("color_filter", model=model, tokenizer=tok, show_progress=False,
+                        finetune_epochs=0).score(["a b"], target=["a"])
