@@ -81,6 +81,7 @@ class ModelScoringSelector(Selector):
 
     config_class = ModelScoringConfig
     default_view = "full"
+    uses_causal_lm = True
 
     def __init__(self, config: Any = None, **kwargs: Any) -> None:
         super().__init__(config, **kwargs)
