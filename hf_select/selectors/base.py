@@ -40,6 +40,7 @@ BUILTIN_SELECTORS: dict[str, str] = {
     "color_filter": "hf_select.selectors.color_filter",
     "less": "hf_select.selectors.less",
     "kcenter": "hf_select.selectors.diversity",
+    "facility_location": "hf_select.selectors.diversity",
 }
 
 _REGISTRY: dict[str, type["Selector"]] = {}

@@ -34,8 +34,6 @@ from .card import add_to_card, write_summary
 logger = logging.getLogger(__name__)
 ROW_COLUMN = "hf_select_row"
 FLOPS_CONVENTIONS = ("6N", "detailed")
-# Built-in selectors that score with a causal LM: by default they use the model being trained, and can re-select.
-CAUSAL_LM_SELECTORS = ("perplexity", "less", "ifd")
 
 
 @dataclass
@@ -69,13 +67,18 @@ def _config_fields(cls: type) -> set[str]:
     return {f.name for f in dataclasses.fields(cls.config_class)}
 
 
+def _causal_lm_selectors() -> list[str]:
+    from ..selectors.base import BUILTIN_SELECTORS, get_selector_class
+
+    return [name for name in BUILTIN_SELECTORS if uses_causal_lm(get_selector_class(name))]
+
+
 def uses_causal_lm(cls: type) -> bool:
     """Whether a selector scores with a causal LM that can be the model being trained (its config has ``model``).
 
-    A selector says so with ``uses_causal_lm = True``; the built-in ones are listed in ``CAUSAL_LM_SELECTORS``.
+    A selector says so with the class attribute ``uses_causal_lm = True`` (perplexity, ifd, color_filter, less).
     """
-    flag = getattr(cls, "uses_causal_lm", False) or getattr(cls, "name", None) in CAUSAL_LM_SELECTORS
-    return bool(flag) and "model" in _config_fields(cls)
+    return bool(getattr(cls, "uses_causal_lm", False)) and "model" in _config_fields(cls)
 
 
 def _refresh_value(refresh: Any) -> str | int | None:
@@ -168,7 +171,7 @@ class SelectionMixin:
         if cfg.refresh is not None and not causal:
             raise ValueError(f"refresh={cfg.refresh!r} re-scores with the model being trained, but selector "
                              f"{cls.name!r} does not score with a causal LM; use a model-based selector (e.g. "
-                             f"{', '.join(CAUSAL_LM_SELECTORS)}) or refresh=None.")
+                             f"{', '.join(_causal_lm_selectors())}) or refresh=None.")
         kwargs = dict(cfg.selector_kwargs)
         if causal and kwargs.get("model") is None and model is not None:
             kwargs["model"] = model

@@ -1,0 +1,382 @@
+"""``less``: gradient-based influence selection (LESS, Xia et al. 2024, "LESS: Selecting Influential Data for Targeted
+Instruction Tuning"; as used by Yin & Rush 2025, "Compute-Constrained Data Selection").
+
+1. **Warm-up**: LoRA training on a random ``warmup_fraction`` of the pool for ``warmup_epochs`` epochs (AdamW, linear
+   schedule), keeping the LoRA weights and the Adam moments after every epoch (one checkpoint per epoch).
+2. For each checkpoint ``c``: per-example LoRA gradients of the pool, **Adam-preconditioned** with that checkpoint's
+   moments (``m' = b1 m + (1-b1) g``, ``v' = b2 v + (1-b2) g^2``, feature ``m' / sqrt(v' + eps)``), and plain gradients
+   of the target examples; both randomly projected to ``projection_dim`` (seeded, same matrix for every checkpoint and
+   process) and L2-normalised.
+3. ``score(x) = max_subtask mean_{t in subtask} sum_c lr_c * cos(feature_c(x), grad_c(t))`` where ``lr_c`` is the
+   mean learning rate of epoch ``c`` (LESS eq. 3). Subtasks come from ``target_subtask_column`` (else one task).
+
+Per-example gradients are exact and batched (one backward per packed row of examples, no padding, see
+:mod:`hf_select.scoring.gradients`), and projected layer by layer (:mod:`hf_select.scoring.projection`).
+
+Example (tiny random model and a byte-level tokenizer, so it runs anywhere in seconds)::
+
+    >>> import hf_select as hs
+    >>> from hf_select.selectors.less import tiny_test_setup
+    >>> model, tok = tiny_test_setup()
+    >>> pool = [{"prompt": f"Q{i}: add {i} and 1.", "completion": f" {i + 1}"} for i in range(12)]
+    >>> target = [{"prompt": "Q: add 3 and 1.", "completion": " 4"}]
+    >>> sel = hs.get_selector("less", model=model, tokenizer=tok, lora_r=4, lora_alpha=8, warmup_fraction=0.5,
+    ...                       warmup_epochs=2, projection_dim=64, learning_rate=1e-3, show_progress=False)
+    >>> scores = sel.score(pool, target=target)
+    >>> scores.shape, [s.name for s in sel.last_cost.stages][:2]
+    ((12,), ['load', 'encode'])
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..data.formats import prompt_completion_texts
+from .base import Selector, SelectorConfig, register_selector
+
+LESS_LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj")
+
+
+@dataclass
+class LessConfig(SelectorConfig):
+    """Knobs of LESS (defaults follow Xia et al. 2024 unless noted); all of them go into the cost record."""
+
+    model: Any = field(default=None, metadata={"help": "Causal LM: a local folder or a transformers model object."})
+    tokenizer: Any = field(default=None, metadata={"help": "Tokenizer object or local folder (default: the model's)."})
+    dtype: str | None = field(default=None, metadata={"help": "Weight dtype when loading ('float32', 'bfloat16')."})
+    autocast_dtype: str | None = field(default=None,
+                                       metadata={"help": "Run forward/backward under torch.autocast in this dtype "
+                                                         "(e.g. 'bfloat16'); None = the weights' dtype."})
+    device: str | None = field(default=None, metadata={"help": "Torch device (default: cuda if available, else cpu)."})
+    max_length: int = field(default=512, metadata={"help": "Tokens kept per example (longer ones are truncated)."})
+    loss_on: str = field(default="completion", metadata={"help": "'completion' (prompt tokens masked) or 'all'."})
+    append_eos: bool = field(default=True, metadata={"help": "Append the EOS token to each completion."})
+    lora_r: int = field(default=128, metadata={"help": "LoRA rank (LESS: 128)."})
+    lora_alpha: int = field(default=512, metadata={"help": "LoRA alpha (LESS: 512)."})
+    lora_dropout: float = field(default=0.1, metadata={"help": "LoRA dropout during warm-up (LESS: 0.1)."})
+    lora_target_modules: list[str] = field(default_factory=lambda: list(LESS_LORA_TARGETS),
+                                           metadata={"help": "Modules with LoRA adapters (LESS: q,k,v,o)."})
+    warmup_fraction: float = field(default=0.05, metadata={"help": "Fraction of the pool used for warm-up (LESS: 5%)."})
+    warmup_epochs: int = field(default=4, metadata={"help": "Warm-up epochs = checkpoints (LESS: 4)."})
+    learning_rate: float = field(default=2e-5, metadata={"help": "Peak learning rate of the warm-up (LESS: 2e-5)."})
+    warmup_ratio: float = field(default=0.03, metadata={"help": "Linear lr warm-up share of the steps (LESS: 0.03)."})
+    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})
+    adam_beta1: float = field(default=0.9, metadata={"help": "AdamW beta1 (also used for preconditioning)."})
+    adam_beta2: float = field(default=0.999, metadata={"help": "AdamW beta2 (also used for preconditioning)."})
+    adam_eps: float = field(default=1e-8, metadata={"help": "AdamW eps (also used for preconditioning)."})
+    train_batch_size: int = field(default=32, metadata={"help": "Examples per optimizer step (LESS: 128 on 4 GPUs)."})
+    projection_dim: int = field(default=8192, metadata={"help": "Dimension of the projected features (LESS: 8192)."})
+    projection_kind: str = field(default="sparse_sign",
+                                 metadata={"help": "'sparse_sign' (sparse JL, fast), 'rademacher' (as LESS/TRAK) or "
+                                                   "'gaussian'."})
+    projection_nnz: int = field(default=4, metadata={"help": "Non-zeros per coordinate for 'sparse_sign'."})
+    gradient_batch_size: int = field(default=16, metadata={"help": "Examples per backward pass for the features."})
+    gradient_max_tokens: int = field(default=512, metadata={"help": "Tokens per backward pass (packed row or padded "
+                                                                    "batch); packed rows pay attention over the whole "
+                                                                    "row on CPU, so keep it moderate."})
+    gradient_batching: str = field(default="packed", metadata={"help": "'packed' (no padding) or 'padded'."})
+    gradient_method: str = field(default="hooks", metadata={"help": "'hooks' (batched), 'vmap' or 'loop' (bs 1)."})
+    pool_chunk_size: int = field(default=4096, metadata={"help": "Pool examples whose features are held at once."})
+    target_subtask_column: str | None = field(default=None,
+                                              metadata={"help": "Target column naming each example's subtask (mean "
+                                                                "within, max across); None = one task."})
+    checkpoint_weighting: str = field(default="lr", metadata={"help": "'lr' (mean lr of the epoch, LESS) or 'uniform'."})
+
+    def __post_init__(self) -> None:
+        if not 0 < self.warmup_fraction <= 1:
+            raise ValueError(f"warmup_fraction must be in (0, 1], got {self.warmup_fraction}.")
+        if self.warmup_epochs < 1:
+            raise ValueError(f"warmup_epochs must be >= 1 (one checkpoint per epoch), got {self.warmup_epochs}.")
+        if self.loss_on not in ("completion", "all"):
+            raise ValueError(f"loss_on={self.loss_on!r}: use 'completion' or 'all'.")
+        if self.checkpoint_weighting not in ("lr", "uniform"):
+            raise ValueError(f"checkpoint_weighting={self.checkpoint_weighting!r}: use 'lr' or 'uniform'.")
+        for name in ("max_length", "lora_r", "train_batch_size", "projection_dim", "gradient_batch_size",
+                     "pool_chunk_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}.")
+
+
+def aggregate_subtasks(similarity: np.ndarray, subtasks: list[Any]) -> np.ndarray:
+    """``[N, M]`` weighted cosines -> ``[N]``: mean over the targets of each subtask, then max over subtasks."""
+    labels = np.asarray([str(s) for s in subtasks])
+    means = [similarity[:, labels == s].mean(axis=1) for s in dict.fromkeys(labels.tolist())]
+    return np.max(np.stack(means, axis=1), axis=1)
+
+
+def encode_examples(data: Any, tokenizer: Any, *, max_length: int = 512, loss_on: str = "completion",
+                    append_eos: bool = True, text_field: str | None = None) -> tuple[list[Any], dict[str, int]]:
+    """Token ids and labels of each row (prompt tokens masked when ``loss_on="completion"``), truncated to
+    ``max_length``; also returns counts of truncated rows and of rows without any loss token."""
+    from ..scoring.gradients import IGNORE_INDEX, EncodedExample
+
+    pairs = prompt_completion_texts(data, text_field=text_field, tokenizer=tokenizer)
+    eos = [tokenizer.eos_token_id] if append_eos and tokenizer.eos_token_id is not None else []
+    out, truncated, no_loss = [], 0, 0
+    for prompt, completion in pairs:
+        p_ids = tokenizer(prompt, add_special_tokens=True)["input_ids"] if prompt else []
+        c_ids = tokenizer(completion, add_special_tokens=not prompt)["input_ids"] + eos
+        ids = p_ids + c_ids
+        labels = ([IGNORE_INDEX] * len(p_ids) + c_ids) if loss_on == "completion" else list(ids)
+        if len(ids) > max_length:
+            truncated += 1
+            ids, labels = ids[:max_length], labels[:max_length]
+        if not ids:
+            ids, labels = [tokenizer.pad_token_id or 0], [IGNORE_INDEX]
+        example = EncodedExample(ids, labels)
+        no_loss += example.n_loss_tokens == 0
+        out.append(example)
+    return out, {"truncated": truncated, "without_loss_tokens": no_loss}
+
+
+@register_selector("less")
+class LessSelector(Selector):
+    """LESS gradient-influence selector (see the module docstring)."""
+
+    config_class = LessConfig
+    requires_target = True
+    default_view = "full"
+    uses_causal_lm = True
+
+    # -- model -------------------------------------------------------------------------------------------------
+    def _load(self) -> tuple[Any, Any]:
+        import torch
+        from peft import LoraConfig, get_peft_model
+
+        from ..import_utils import require
+        from ..scoring.models import load_causal_lm, load_tokenizer
+
+        require("peft", "the less selector")
+        c = self.config
+        if c.model is None:
+            raise ValueError("less needs a model: pass model=<local folder or transformers model>.")
+        device = c.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        source = c.model if isinstance(c.model, (str, bytes)) or hasattr(c.model, "__fspath__") else copy.deepcopy(c.model)
+        base = load_causal_lm(source, dtype=c.dtype, device=device)
+        tokenizer = load_tokenizer(c.model, c.tokenizer)
+        lora = LoraConfig(r=c.lora_r, lora_alpha=c.lora_alpha, lora_dropout=c.lora_dropout,
+                          target_modules=list(c.lora_target_modules), task_type="CAUSAL_LM")
+        generator_state = torch.random.get_rng_state()
+        torch.manual_seed(c.seed)
+        try:
+            model = get_peft_model(base, lora)
+        finally:
+            torch.random.set_rng_state(generator_state)
+        return model, tokenizer
+
+    def _encode(self, data: Any, tokenizer: Any) -> tuple[list[Any], dict[str, int]]:
+        c = self.config
+        return encode_examples(data, tokenizer, max_length=c.max_length, loss_on=c.loss_on, append_eos=c.append_eos,
+                               text_field=c.text_field)
+
+    def _subtasks(self, target: Any, n: int) -> list[Any]:
+        col = self.config.target_subtask_column
+        if col is None:
+            return ["all"] * n
+        if hasattr(target, "column_names"):
+            if col not in target.column_names:
+                raise ValueError(f"target_subtask_column={col!r} is not a target column; columns: {target.column_names}.")
+            return list(target[col])
+        if isinstance(target, (list, tuple)) and target and isinstance(target[0], dict):
+            if any(col not in row for row in target):
+                raise ValueError(f"target_subtask_column={col!r} is missing from some target rows.")
+            return [row[col] for row in target]
+        raise ValueError(f"target_subtask_column={col!r} needs a target Dataset or list of dicts with that column.")
+
+    # -- warm-up -----------------------------------------------------------------------------------------------
+    def _warmup(self, model: Any, examples: list[Any], pad_id: int, autocast: Any) -> list[dict[str, Any]]:
+        import torch
+
+        from ..scoring.gradients import AdamState, collate, collate_packed, per_example_losses, trainable_parameters
+
+        c = self.config
+        params = trainable_parameters(model)
+        optimizer = torch.optim.AdamW([p for _, p in params], lr=c.learning_rate, betas=(c.adam_beta1, c.adam_beta2),
+                                      eps=c.adam_eps, weight_decay=c.weight_decay)
+        steps_per_epoch = math.ceil(len(examples) / c.train_batch_size)
+        total = steps_per_epoch * c.warmup_epochs
+        warm = max(1, math.ceil(c.warmup_ratio * total)) if c.warmup_ratio > 0 else 0
+
+        def lr_factor(step: int) -> float:  # linear warm-up then linear decay (HF "linear" schedule)
+            if step < warm:
+                return (step + 1) / warm
+            return max(0.0, (total - step) / max(1, total - warm))
+
+        rng = np.random.default_rng(c.seed)
+        device = next(p for _, p in params).device
+        checkpoints, step = [], 0
+        model.train()
+        for _epoch in range(c.warmup_epochs):
+            order = rng.permutation(len(examples))
+            lrs = []
+            for start in range(0, len(examples), c.train_batch_size):
+                rows = order[start:start + c.train_batch_size]
+                lr = c.learning_rate * lr_factor(step)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                lrs.append(lr)
+                optimizer.zero_grad(set_to_none=True)
+                for m0 in range(0, len(rows), c.gradient_batch_size):
+                    micro = rows[m0:m0 + c.gradient_batch_size]
+                    chosen = [examples[i] for i in micro]
+                    batch = (collate_packed(chosen, device) if c.gradient_batching == "packed"
+                             else collate(chosen, pad_id, device))
+                    with autocast():
+                        loss = per_example_losses(model, batch).sum() / len(rows)
+                    loss.backward()
+                optimizer.step()
+                step += 1
+            state = [optimizer.state[p] for _, p in params]
+            checkpoints.append({
+                "weights": {n: p.detach().clone() for n, p in params},
+                "adam": AdamState([s["exp_avg"].clone() for s in state], [s["exp_avg_sq"].clone() for s in state],
+                                  c.adam_beta1, c.adam_beta2, c.adam_eps),
+                "lr": float(np.mean(lrs)),
+            })
+        model.eval()
+        return checkpoints
+
+    # -- scoring -----------------------------------------------------------------------------------------------
+    def _score(self, dataset: Any, target: Any) -> np.ndarray:
+        import contextlib
+        import time
+
+        import torch
+
+        from ..cost.flops import lora_train_flops
+        from ..scoring.gradients import gradient_features, normalize_rows, trainable_parameters
+        from ..scoring.projection import ProjectionConfig, RandomProjector
+
+        c = self.config
+        with self.cost.stage("load"):
+            model, tokenizer = self._load()
+        with self.cost.stage("encode") as st:
+            pool, pool_info = self._encode(dataset, tokenizer)
+            targets, target_info = self._encode(target, tokenizer)
+            subtasks = self._subtasks(target, len(targets))
+            st.detail.update(pool=pool_info, target=target_info)
+        if all(t.n_loss_tokens == 0 for t in targets):
+            raise ValueError("No target example has a token to take a loss on (empty completions?); give targets with "
+                             "non-empty completions or set loss_on='all'.")
+        params = trainable_parameters(model)
+        n_lora = sum(p.numel() for _, p in params)
+        pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        autocast_dtype = getattr(torch, c.autocast_dtype) if c.autocast_dtype else None
+        device = next(p for _, p in params).device
+
+        def autocast():
+            if autocast_dtype is None:
+                return contextlib.nullcontext()
+            return torch.autocast(device_type=device.type, dtype=autocast_dtype)
+
+        cfg = getattr(model.get_base_model(), "config", None)
+        pool_len = [len(e.input_ids) for e in pool]
+        target_len = [len(e.input_ids) for e in targets]
+        rng = np.random.default_rng(c.seed)
+        n_warm = max(1, int(round(c.warmup_fraction * len(pool))))
+        warm_idx = np.sort(rng.choice(len(pool), size=n_warm, replace=False))
+        with self.cost.stage("warmup_train") as st:
+            checkpoints = self._warmup(model, [pool[i] for i in warm_idx], pad_id, autocast)
+            st.tokens = int(sum(pool_len[i] for i in warm_idx) * c.warmup_epochs)
+            st.flops = lora_train_flops(cfg, [pool_len[i] for i in warm_idx], lora_params=n_lora,
+                                        epochs=c.warmup_epochs)
+            st.detail.update(examples=n_warm, epochs=c.warmup_epochs, lora_params=n_lora,
+                             learning_rates=[ck["lr"] for ck in checkpoints])
+        projector = RandomProjector([p.numel() for _, p in params],
+                                    ProjectionConfig(dim=c.projection_dim, kind=c.projection_kind, seed=c.seed,
+                                                     nnz=c.projection_nnz))
+        proj_flops_per_example = 2.0 * n_lora * (c.projection_nnz if c.projection_kind == "sparse_sign"
+                                                 else c.projection_dim)
+        weights = [ck["lr"] if c.checkpoint_weighting == "lr" else 1.0 for ck in checkpoints]
+        similarity = np.zeros((len(pool), len(targets)), dtype=np.float64)
+        kw = {"batch_size": c.gradient_batch_size, "max_tokens": c.gradient_max_tokens, "method": c.gradient_method,
+              "batching": c.gradient_batching, "pad_token_id": pad_id, "autocast_dtype": autocast_dtype}
+        for k, ck in enumerate(checkpoints, start=1):
+            with torch.no_grad():
+                for n, p in params:
+                    p.copy_(ck["weights"][n])
+            timings: dict[str, float] = {}
+            with self.cost.stage(f"checkpoint{k}/target_gradients", tokens=sum(target_len)) as st:
+                tfeat = normalize_rows(gradient_features(model, targets, projector, timings=timings, **kw))
+                st.flops = lora_train_flops(cfg, target_len, lora_params=n_lora)
+            with self.cost.stage(f"checkpoint{k}/pool_gradients", tokens=sum(pool_len)) as st:
+                bar = self._progress(len(pool), f"LESS checkpoint {k}/{len(checkpoints)}")
+                for start in range(0, len(pool), c.pool_chunk_size):
+                    chunk = pool[start:start + c.pool_chunk_size]
+                    feats = gradient_features(model, chunk, projector, adam_state=ck["adam"], timings=timings,
+                                              progress=bar.update_to if bar else None, **kw)
+                    block = (normalize_rows(feats) @ tfeat.T).double().numpy()
+                    similarity[start:start + len(chunk)] += weights[k - 1] * block
+                    if bar:
+                        bar.base += len(chunk)
+                if bar:
+                    bar.close()
+                st.flops = lora_train_flops(cfg, pool_len, lora_params=n_lora)
+            proj_seconds = timings.get("projection", 0.0)
+            self.cost.stages[-1].seconds -= proj_seconds  # projection time was measured inside the hooks
+            self.cost.add_stage(f"checkpoint{k}/projection", flops=proj_flops_per_example * (len(pool) + len(targets)),
+                                seconds=proj_seconds, kind=c.projection_kind, dim=c.projection_dim, lora_params=n_lora)
+        start = time.perf_counter()
+        scores = aggregate_subtasks(similarity, subtasks)
+        self.cost.add_stage("influence", flops=2.0 * len(pool) * len(targets) * c.projection_dim * len(checkpoints),
+                            seconds=time.perf_counter() - start, subtasks=len(set(map(str, subtasks))),
+                            checkpoint_weights=weights)
+        self.cost.notes["less_config"] = self.config.to_dict()
+        return scores
+
+    def estimate_cost(self, dataset: Any, target: Any = None) -> Any:
+        """Analytic FLOPs of the whole pipeline (loads the model and tokenises; no forward or backward pass)."""
+        from ..cost.flops import less_pipeline_flops
+        from ..cost.record import SelectionCost, hardware_info
+        from ..scoring.gradients import trainable_parameters
+
+        c = self.config
+        if target is None:
+            raise ValueError("less needs target examples to estimate its cost: pass target=...")
+        model, tokenizer = self._load()
+        pool, _ = self._encode(dataset, tokenizer)
+        targets, _ = self._encode(target, tokenizer)
+        n_lora = sum(p.numel() for _, p in trainable_parameters(model))
+        stages = less_pipeline_flops(model.get_base_model().config, [len(e.input_ids) for e in pool],
+                                     [len(e.input_ids) for e in targets], lora_params=n_lora,
+                                     warmup_fraction=c.warmup_fraction, warmup_epochs=c.warmup_epochs,
+                                     n_checkpoints=c.warmup_epochs, proj_dim=c.projection_dim)
+        if c.projection_kind == "sparse_sign":  # nnz multiply-adds per coordinate instead of proj_dim
+            for st in stages:
+                if st.name.endswith("/projection"):
+                    st.flops *= c.projection_nnz / c.projection_dim
+                    st.detail["kind"] = "sparse_sign"
+        return SelectionCost(stages=stages, hardware=hardware_info(),
+                             notes={"selector": self.name, "estimated": True, "less_config": c.to_dict()})
+
+    def _progress(self, total: int, desc: str) -> Any:
+        if not self.config.show_progress:
+            return None
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, desc=desc, unit="ex")
+        bar.base = 0
+        bar.update_to = lambda done: bar.update(bar.base + done - bar.n)
+        return bar
+
+
+def tiny_test_setup(seed: int = 0) -> tuple[Any, Any]:
+    """A tiny random Llama and a byte-level tokenizer (no download) for examples and tests."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    from ..scoring.models import tiny_llama
+
+    alphabet = pre_tokenizers.ByteLevel.alphabet()
+    byte_vocab = {ch: i + 3 for i, ch in enumerate(sorted(alphabet))}
+    byte_vocab.update({"<pad>": 0, "<s>": 1, "</s>": 2})
+    tok = Tokenizer(models.BPE(vocab=byte_vocab, merges=[]))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", bos_token="<s>", eos_token="</s>")
+    return tiny_llama(vocab_size=len(byte_vocab), seed=seed), tokenizer
