@@ -26,6 +26,7 @@ from .planner import MethodProfile, pareto_frontier
 
 # Number of budgets on a plotted curve, and the span (in units of the full training FLOPs) plotted by default.
 CURVE_POINTS = 200
+FIT_MARGIN = 1.5   # fitted curves extend this factor beyond their method's measured FLOPs on each side
 DEFAULT_BUDGET_SPAN = (1e-3, 2.0)
 FIGSIZE = (7.0, 4.5)
 DPI = 120
@@ -45,9 +46,13 @@ def _save(fig: Any, path: str | os.PathLike) -> str:
     path = os.fspath(path)
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, format="png")
+    fig.savefig(path, format="png", bbox_inches="tight")
     return path
+
+
+def _legend(ax: Any) -> None:
+    """Legend beside the axes, so it never hides points or curves."""
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
 
 
 def _colors(names: Sequence[str]) -> dict[str, Any]:
@@ -78,16 +83,18 @@ def plot_frontier(points: Iterable[Mapping[str, Any]], path: str | os.PathLike, 
     ax.scatter([float(p["flops"]) for p in front], [float(p["performance"]) for p in front], facecolors="none",
                edgecolors="k", s=80, lw=1.2)
     if fits:
-        flops = np.array([float(p["flops"]) for p in pts])
-        lo, hi = max(flops.min(), 1.0) / 2, flops.max() * 2
-        grid = np.geomspace(lo, hi, CURVE_POINTS)
+        every = np.array([float(p["flops"]) for p in pts])
         for m, model in fits.items():
+            # A fit is drawn over its own method's measured range: below a method's selection cost it means nothing.
+            own = np.array([float(p["flops"]) for p in pts if str(p.get(method_key, "runs")) == m]) if m in methods \
+                else every
+            grid = np.geomspace(max(own.min(), 1.0) / FIT_MARGIN, own.max() * FIT_MARGIN, CURVE_POINTS)
             ax.plot(grid, model.predict(grid), color=colors[m], lw=1.2, alpha=0.9, label=f"{m} fit (lam={model.lam:.3g})")
     ax.set_xscale("log")
     ax.set_xlabel("total FLOPs (selection + training)")
     ax.set_ylabel("performance")
     ax.set_title(title)
-    ax.legend(fontsize=8)
+    _legend(ax)
     ax.grid(True, which="both", alpha=0.3)
     return _save(fig, path)
 
@@ -111,7 +118,7 @@ def plot_utility(fits: Mapping[str, Any], path: str | os.PathLike, *, flops_rang
     ax.set_xlabel("total FLOPs")
     ax.set_ylabel("predicted performance")
     ax.set_title(title)
-    ax.legend(fontsize=8)
+    _legend(ax)
     ax.grid(True, which="both", alpha=0.3)
     return _save(fig, path)
 
@@ -147,6 +154,6 @@ def plot_plan(profiles: Iterable[MethodProfile], path: str | os.PathLike, *, tra
     ax.set_xlabel("budget FLOPs (selection + training)")
     ax.set_ylabel("predicted performance")
     ax.set_title(title)
-    ax.legend(fontsize=8)
+    _legend(ax)
     ax.grid(True, which="both", alpha=0.3)
     return _save(fig, path)
