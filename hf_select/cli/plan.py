@@ -51,7 +51,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--tokens-per-example", type=float, help="Mean tokens per pool example.")
     p.add_argument("--pool-tokens", type=float, help="Total tokens in the pool (instead of --tokens-per-example).")
     p.add_argument("--target-size", type=int, default=0, help="Target examples (LESS pays their gradients; default 0).")
-    p.add_argument("--lora-params", type=float, help=f"LoRA parameters for LESS (default {DEFAULT_LORA_FRACTION:.0%} "
+    p.add_argument("--lora-params", type=float, help=f"LoRA parameters for LESS (default {100 * DEFAULT_LORA_FRACTION:g}%% "
                                                        "of the selector).")
     p.add_argument("--epochs", type=float, default=1.0, help="Training epochs over the selected data (default 1).")
     p.add_argument("--convention", choices=("6N", "detailed"), default="6N",
