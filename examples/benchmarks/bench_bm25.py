@@ -22,8 +22,6 @@ Run:  python examples/benchmarks/bench_bm25.py [--max-rows N] [--repeats 3]
 from __future__ import annotations
 
 import argparse
-import csv
-import datetime as dt
 import os
 import string
 import time
@@ -71,18 +69,6 @@ def run_ours(docs: list[str], queries: list[str]) -> tuple[np.ndarray, float, fl
     return scores, total, score_only
 
 
-def versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for dist in ("hf-select", "rank-bm25", "numpy", "scipy"):
-        try:
-            out[f"{dist.replace('-', '_')}_version"] = version(dist)
-        except PackageNotFoundError:
-            out[f"{dist.replace('-', '_')}_version"] = "not installed"
-    return out
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--max-rows", type=int, default=None, help="Subsample the pool (default: the whole pool).")
@@ -112,25 +98,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"max relative score difference: {rel:.2e} (goal < 1e-6); load average {load:.1f}")
 
     if not args.no_csv:
-        from hf_select.cost.record import hardware_info
+        from _results import append_rows, run_info
 
-        hw = hardware_info()
         row = {
-            "timestamp": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "processor": hw.get("processor"), "cpu_count": hw.get("cpu_count"), "platform": hw.get("platform"),
-            "python": hw.get("python"), **versions(), "load_avg_1m": round(load, 2),
+            **run_info("rank-bm25", "numpy", "scipy"),
             "n_docs": len(docs), "n_queries": len(queries), "repeats": args.repeats,
             "rank_bm25_seconds": round(base_total, 4), "rank_bm25_score_seconds": round(base_score, 4),
             "ours_seconds": round(our_total, 4), "ours_score_seconds": round(our_score, 5),
             "speed_ratio": round(ratio, 2), "score_speed_ratio": round(score_ratio, 1), "max_rel_diff": rel,
         }
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        new = not RESULTS.exists()
-        with open(RESULTS, "a", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=list(row))
-            if new:
-                writer.writeheader()
-            writer.writerow(row)
+        append_rows(RESULTS, [row])
         print(f"appended to {RESULTS}")
     return 0 if rel < 1e-6 else 1
 

@@ -17,7 +17,6 @@ Run:
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import socket
@@ -121,15 +120,9 @@ def main(argv: list[str] | None = None) -> int:
            "load_avg_1m": os.getloadavg()[0], "torch": torch.__version__, "n_examples": args.n_examples,
            "tokens": one["tokens"], "one_proc_s": one["scoring"], "two_proc_s": two["scoring"], "speedup": speedup,
            "one_proc_wall_s": one["wall"], "two_proc_wall_s": two["wall"], "max_abs_diff": diff}
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    new = not out.exists()
-    with open(out, "a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(row))
-        if new:
-            writer.writeheader()
-        writer.writerow(row)
-    print(f"-> {out}")
+    from _results import append_rows
+
+    print(f"-> {append_rows(args.out, [row])}")
     return 0
 
 

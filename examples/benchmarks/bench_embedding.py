@@ -19,8 +19,6 @@ Run:  python examples/benchmarks/bench_embedding.py [--n-texts 2000] [--view que
 from __future__ import annotations
 
 import argparse
-import csv
-import datetime as dt
 import os
 import time
 from pathlib import Path
@@ -41,18 +39,6 @@ def timed(fn):
     start = time.perf_counter()
     out = fn()
     return out, time.perf_counter() - start
-
-
-def versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for dist in ("hf-select", "sentence-transformers", "transformers", "torch"):
-        try:
-            out[f"{dist.replace('-', '_')}_version"] = version(dist)
-        except PackageNotFoundError:
-            out[f"{dist.replace('-', '_')}_version"] = "not installed"
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -105,24 +91,14 @@ def main(argv: list[str] | None = None) -> int:
     print("goals: cosine >= 0.999 (float32 must reach it), speed ratio >= 1.5x")
 
     if not args.no_csv:
-        from hf_select.cost.record import hardware_info
+        from _results import append_rows, run_info
 
-        hw = hardware_info()
         common = {
-            "timestamp": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "processor": hw.get("processor"), "cpu_count": hw.get("cpu_count"), "platform": hw.get("platform"),
-            "python": hw.get("python"), **versions(), "torch_threads": torch.get_num_threads(),
-            "load_avg_1m": round(load, 2), "n_texts": len(texts), "view": args.view, "n_tokens": n_tokens,
+            **run_info("sentence-transformers", "transformers", "torch"), "torch_threads": torch.get_num_threads(),
+            "n_texts": len(texts), "view": args.view, "n_tokens": n_tokens,
             "batch_size": args.batch_size, "repeats": args.repeats,
         }
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        new = not RESULTS.exists()
-        with open(RESULTS, "a", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=list(common) + list(rows[0]))
-            if new:
-                writer.writeheader()
-            for row in rows:
-                writer.writerow({**common, **row})
+        append_rows(RESULTS, [{**common, **row} for row in rows])
         print(f"appended to {RESULTS}")
     return 0
 

@@ -24,7 +24,6 @@ Run:  python examples/benchmarks/bench_less.py --n-examples 48
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime as dt
 import os
 import platform
@@ -156,12 +155,9 @@ def main(argv: list[str] | None = None) -> int:
         same = best["less_baseline_bs1_dense_bf16_base"] / best["ours_packed_sparse_jl_bf16_base"]
         print(f"bf16 base on both sides: x{same:.2f}")
     print(f"best speed-up over the LESS procedure: x{goal:.2f} (goal >= 5x)")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    from _results import append_rows
+
+    out = append_rows(args.out, rows)
     print(f"wrote {out}")
     return 0
 

@@ -21,7 +21,6 @@ Run:
 from __future__ import annotations
 
 import argparse
-import csv
 import multiprocessing as mp
 import os
 import threading
@@ -215,15 +214,9 @@ def main(argv: list[str] | None = None) -> int:
            "spearman_bf16_vs_fp32": rho,
            "packed_vs_bucketed": ((results["ours_packed"]["tokens"] / results["ours_packed"]["seconds"])
                                   / (ours["tokens"] / ours["seconds"])) if "ours_packed" in results else ""}
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    new = not out.exists()
-    with open(out, "a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(row))
-        if new:
-            writer.writeheader()
-        writer.writerow(row)
-    print(f"-> {out}")
+    from _results import append_rows
+
+    print(f"-> {append_rows(args.out, [row])}")
     return 0
 
 

@@ -56,6 +56,12 @@ class NLLConfig:
         return asdict(self)
 
 
+def mean_nll(sum_nll: np.ndarray, num_targets: np.ndarray) -> np.ndarray:
+    """``sum_nll / num_targets`` per example, NaN where no token was scored."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(num_targets > 0, sum_nll / np.maximum(num_targets, 1), np.nan)
+
+
 @dataclass
 class NLLScores:
     """Per-example results of :func:`score_nll` (arrays indexed like the examples)."""
@@ -71,8 +77,7 @@ class NLLScores:
     @property
     def mean_nll(self) -> np.ndarray:
         """Mean NLL per scored token; NaN where nothing was scored (empty / one-token example)."""
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(self.num_targets > 0, self.sum_nll / np.maximum(self.num_targets, 1), np.nan)
+        return mean_nll(self.sum_nll, self.num_targets)
 
     @property
     def perplexity(self) -> np.ndarray:

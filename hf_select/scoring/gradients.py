@@ -34,8 +34,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..import_utils import require
-
 METHODS = ("hooks", "vmap", "loop")
 IGNORE_INDEX = -100
 

@@ -33,7 +33,7 @@ import numpy as np
 from .batching import TokenizedExamples, tokenize_examples
 from .cache import ShardCache, cache_key, concat_shards, fingerprint_texts
 from .distributed import dist_info, run_sharded
-from .engine import NLLConfig, score_nll
+from .engine import NLLConfig, mean_nll, score_nll
 
 DEFAULT_SHARD_SIZE = 1024
 # Engine knobs that change the numbers (the others only change speed): part of the cache key.
@@ -55,8 +55,8 @@ class TextNLL:
 
     @property
     def mean_nll(self) -> np.ndarray:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(self.num_targets > 0, self.sum_nll / np.maximum(self.num_targets, 1), np.nan)
+        """Mean NLL per scored token; NaN where nothing was scored."""
+        return mean_nll(self.sum_nll, self.num_targets)
 
     @property
     def empty_rows(self) -> list[int]:

@@ -48,7 +48,7 @@ def test_sampler_shuffle_and_swap_mid_epoch():
     assert sorted(first) == [3, 5, 7, 9]
     assert sorted(list(s)) == [3, 5, 7, 9]
     it = iter(s)
-    a, b = next(it), next(it)
+    a, _ = next(it), next(it)
     s.set_positions([a, 11, 12, 13])
     rest = list(it)
     assert len(rest) == 2 and set(rest) <= {11, 12, 13}  # unseen rows of the new selection first
