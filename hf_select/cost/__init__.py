@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 _import_structure: dict[str, list[str]] = {
     "record": ["SelectionCost", "StageCost", "hardware_info"],
     "utility": ["fit_utility", "UtilityModel"],
-    "planner": ["MethodProfile", "Plan", "PlanRow", "plan", "crossover", "pareto_frontier", "break_even",
-                "min_size_ratio", "amortize", "profiles_from_runs", "THEORY_GAIN_RATES"],
+    "planner": ["MethodProfile", "Plan", "PlanRow", "plan", "crossover", "pareto_frontier", "profiles_from_runs",
+                "THEORY_GAIN_RATES"],
+    "breakeven": ["amortize", "break_even", "min_size_ratio"],
     "budget": ["budget_to_k", "dataset_lengths"],
     "flops": ["forward_flops", "train_flops", "lora_train_flops", "count_params_from_config", "model_spec",
               "ModelSpec", "lengths_from_position_ids", "perplexity_selection_flops", "embedding_selection_flops",
@@ -25,6 +26,7 @@ _import_structure: dict[str, list[str]] = {
 }
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .breakeven import amortize, break_even, min_size_ratio
     from .budget import budget_to_k, dataset_lengths
     from .flops import (
         ModelSpec,
@@ -46,10 +48,7 @@ if TYPE_CHECKING:  # pragma: no cover
         MethodProfile,
         Plan,
         PlanRow,
-        amortize,
-        break_even,
         crossover,
-        min_size_ratio,
         pareto_frontier,
         plan,
         profiles_from_runs,

@@ -16,7 +16,8 @@ Adam preconditioning (LESS, Xia et al. 2024, eq. 2): with a checkpoint's first/s
 
 Example:
     >>> import torch
-    >>> from hf_select.scoring.gradients import EncodedExample, gradient_features, trainable_parameters
+    >>> from hf_select.scoring.encoded import EncodedExample
+    >>> from hf_select.scoring.gradients import gradient_features, trainable_parameters
     >>> from hf_select.scoring.models import tiny_llama
     >>> from hf_select.scoring.projection import ProjectionConfig, RandomProjector
     >>> model = tiny_llama(vocab_size=64)
@@ -34,24 +35,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .encoded import (
+    IGNORE_INDEX,
+    EncodedExample,
+    collate,
+    collate_packed,
+    length_batches,
+    pack_batches,
+)
+
 METHODS = ("hooks", "vmap", "loop")
-IGNORE_INDEX = -100
-
-
-@dataclass
-class EncodedExample:
-    """Token ids of one example and its labels (``-100`` where no loss is taken, e.g. the prompt)."""
-
-    input_ids: list[int]
-    labels: list[int]
-
-    def __post_init__(self) -> None:
-        if len(self.input_ids) != len(self.labels):
-            raise ValueError(f"input_ids ({len(self.input_ids)}) and labels ({len(self.labels)}) differ in length.")
-
-    @property
-    def n_loss_tokens(self) -> int:
-        return sum(1 for lab in self.labels[1:] if lab != IGNORE_INDEX)
 
 
 @dataclass
@@ -80,60 +73,6 @@ def trainable_parameters(model: Any) -> list[tuple[str, Any]]:
         raise ValueError("The model has no trainable parameters: add LoRA adapters (peft) or set requires_grad on the "
                          "parameters whose gradients should be the features.")
     return params
-
-
-def collate(examples: Sequence[EncodedExample], pad_token_id: int = 0, device: Any = None) -> dict[str, Any]:
-    """Right-padded ``input_ids``, ``attention_mask`` and ``labels`` tensors."""
-    import torch
-
-    length = max(len(e.input_ids) for e in examples)
-    ids = torch.full((len(examples), length), pad_token_id, dtype=torch.long)
-    labels = torch.full((len(examples), length), IGNORE_INDEX, dtype=torch.long)
-    mask = torch.zeros((len(examples), length), dtype=torch.long)
-    for i, e in enumerate(examples):
-        n = len(e.input_ids)
-        ids[i, :n] = torch.tensor(e.input_ids)
-        labels[i, :n] = torch.tensor(e.labels)
-        mask[i, :n] = 1
-    batch = {"input_ids": ids, "attention_mask": mask, "labels": labels}
-    return {k: v.to(device) for k, v in batch.items()} if device is not None else batch
-
-
-def collate_packed(examples: Sequence[EncodedExample], device: Any = None) -> dict[str, Any]:
-    """One row holding all ``examples`` back to back: ``position_ids`` restart at 0 per example and no attention mask
-    (transformers then builds the block-diagonal causal mask; needs ``use_cache=False``). ``segments`` gives the
-    example of each position; the first label of every example is masked so no example predicts its neighbour."""
-    import torch
-
-    ids, labels, pos, seg = [], [], [], []
-    for i, e in enumerate(examples):
-        ids += e.input_ids
-        labels += [IGNORE_INDEX] + list(e.labels[1:])
-        pos += list(range(len(e.input_ids)))
-        seg += [i] * len(e.input_ids)
-    batch = {"input_ids": torch.tensor([ids]), "labels": torch.tensor([labels]), "position_ids": torch.tensor([pos]),
-             "segments": torch.tensor([seg])}
-    batch = {k: v.to(device) for k, v in batch.items()} if device is not None else batch
-    batch["n_examples"] = len(examples)
-    return batch
-
-
-def pack_batches(lengths: Sequence[int], max_tokens: int) -> list[list[int]]:
-    """First-fit-decreasing bins of example indices, each at most ``max_tokens`` tokens (a longer example alone)."""
-    if max_tokens <= 0:
-        raise ValueError(f"max_tokens must be positive for packed batches, got {max_tokens}.")
-    bins: list[list[int]] = []
-    room: list[int] = []
-    for i in sorted(range(len(lengths)), key=lambda i: (-lengths[i], i)):
-        for b, free in enumerate(room):
-            if lengths[i] <= free:
-                bins[b].append(i)
-                room[b] -= lengths[i]
-                break
-        else:
-            bins.append([i])
-            room.append(max_tokens - lengths[i])
-    return bins
 
 
 def per_example_losses(model: Any, batch: dict[str, Any], *, dense: bool = False) -> Any:
@@ -285,25 +224,6 @@ def _grads_loop(model, batch, params, sink) -> None:
 
 
 _METHODS = {"hooks": _grads_hooks, "vmap": _grads_vmap, "loop": _grads_loop}
-
-
-def length_batches(lengths: Sequence[int], batch_size: int, max_tokens: int | None = None) -> list[list[int]]:
-    """Indices grouped into batches of similar length (longest first), at most ``batch_size`` rows and, when given,
-    ``max_tokens`` padded tokens per batch."""
-    if batch_size <= 0:
-        raise ValueError(f"batch_size must be positive, got {batch_size}.")
-    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
-    batches: list[list[int]] = []
-    current: list[int] = []
-    for i in order:
-        width = lengths[current[0]] if current else lengths[i]
-        if current and (len(current) >= batch_size or (max_tokens and width * (len(current) + 1) > max_tokens)):
-            batches.append(current)
-            current = []
-        current.append(i)
-    if current:
-        batches.append(current)
-    return batches
 
 
 def gradient_features(

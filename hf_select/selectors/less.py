@@ -113,7 +113,7 @@ def encode_examples(data: Any, tokenizer: Any, *, max_length: int = 512, loss_on
                     append_eos: bool = True, text_field: str | None = None) -> tuple[list[Any], dict[str, int]]:
     """Token ids and labels of each row (prompt tokens masked when ``loss_on="completion"``), truncated to
     ``max_length``; also returns counts of truncated rows and of rows without any loss token."""
-    from ..scoring.gradients import IGNORE_INDEX, EncodedExample
+    from ..scoring.encoded import IGNORE_INDEX, EncodedExample
 
     pairs = prompt_completion_texts(data, text_field=text_field, tokenizer=tokenizer)
     eos = [tokenizer.eos_token_id] if append_eos and tokenizer.eos_token_id is not None else []
@@ -192,7 +192,8 @@ class LessSelector(Selector):
     def _warmup(self, model: Any, examples: list[Any], pad_id: int, autocast: Any) -> list[dict[str, Any]]:
         import torch
 
-        from ..scoring.gradients import AdamState, collate, collate_packed, per_example_losses, trainable_parameters
+        from ..scoring.encoded import collate, collate_packed
+        from ..scoring.gradients import AdamState, per_example_losses, trainable_parameters
 
         c = self.config
         params = trainable_parameters(model)

@@ -3,13 +3,11 @@ import math
 import numpy as np
 import pytest
 
+from hf_select.cost.breakeven import amortize, break_even, min_size_ratio
 from hf_select.cost.planner import (
     THEORY_GAIN_RATES,
     MethodProfile,
-    amortize,
-    break_even,
     crossover,
-    min_size_ratio,
     pareto_frontier,
     plan,
     profiles_from_runs,

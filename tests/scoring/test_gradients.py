@@ -13,13 +13,11 @@ pytest.importorskip("peft")
 pytest.importorskip("transformers")
 from scipy.stats import spearmanr  # noqa: E402
 
+from hf_select.scoring.encoded import EncodedExample  # noqa: E402
 from hf_select.scoring.gradients import (  # noqa: E402
     AdamState,
-    EncodedExample,
     gradient_features,
-    length_batches,
     normalize_rows,
-    pack_batches,
     trainable_parameters,
 )
 from hf_select.scoring.projection import ProjectionConfig, RandomProjector  # noqa: E402
@@ -156,19 +154,7 @@ def test_features_reproducible_in_a_separate_process(model, tmp_path):
     assert torch.allclose(here, there, atol=1e-6, rtol=1e-5)
 
 
-def test_pack_batches():
-    bins = pack_batches([5, 9, 2, 9, 3, 30], max_tokens=12)
-    assert sorted(i for b in bins for i in b) == list(range(6))
-    assert bins[0] == [5]  # longer than max_tokens: alone
-    assert all(sum([5, 9, 2, 9, 3, 30][i] for i in b) <= 12 for b in bins[1:])
-    assert len(bins) == 4
-
-
-def test_length_batches_and_bad_inputs(model):
-    batches = length_batches([5, 9, 2, 9, 3], batch_size=2, max_tokens=18)
-    assert sorted(i for b in batches for i in b) == [0, 1, 2, 3, 4]
-    assert all(len(b) <= 2 for b in batches)
-    assert batches[0] == [1, 3]
+def test_bad_inputs(model):
     with pytest.raises(ValueError, match="method"):
         gradient_features(model, examples(1), None, method="magic")
     with pytest.raises(ValueError, match="batching"):
@@ -177,5 +163,3 @@ def test_length_batches_and_bad_inputs(model):
         gradient_features(model, [], None)
     with pytest.raises(ValueError, match="projector segments"):
         gradient_features(model, examples(1), RandomProjector([3], ProjectionConfig(dim=4)))
-    with pytest.raises(ValueError, match="differ in length"):
-        EncodedExample([1, 2], [1])
