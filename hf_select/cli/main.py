@@ -44,7 +44,10 @@ def make_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = make_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "_accepts_overrides", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.overrides = [a for a in extra if a != "--"]  # e.g. `hf-select sft --config c.yaml --max_steps 2`
     try:
         return int(args._run(args) or 0)
     except (ValueError, TypeError, ImportError, FileNotFoundError, KeyError) as err:

@@ -4,7 +4,7 @@ The YAML holds fields of ``trl.SFTConfig``, ``trl.ModelConfig`` (model path, LoR
 :class:`DataArguments`, parsed with TRL's ``TrlParser`` (see ``examples/sft.yaml``)::
 
     hf-select sft --config examples/sft.yaml
-    hf-select sft --config examples/sft.yaml -- --max_steps 2          # overrides after "--"
+    hf-select sft --config examples/sft.yaml --max_steps 2 --learning_rate 1e-4   # overrides of YAML fields
     accelerate launch -m hf_select.cli.sft --config examples/sft.yaml --max_steps 2
 
 Models and data are local only: ``model_name_or_path`` is a saved folder or ``smollm2`` (the offline
@@ -177,16 +177,16 @@ def main(argv: list[str] | None = None) -> int:
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("sft", help="Select, then fine-tune with TRL's SFTTrainer (TRL-style YAML).",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", required=True, help="YAML with SFTConfig / ModelConfig / selection / data fields.")
-    p.add_argument("overrides", nargs=argparse.REMAINDER, help="After '--': --field value overrides.")
+    p.add_argument("--config", required=True, help="YAML with SFTConfig / ModelConfig / selection / data fields. "
+                                                    "Any other --field value pair overrides that field of the YAML.")
+    p.set_defaults(_accepts_overrides=True)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
     if not os.path.exists(args.config):
         raise FileNotFoundError(f"--config {args.config!r} does not exist.")
-    overrides = [a for a in (args.overrides or []) if a != "--"]
-    return main(["--config", args.config, *overrides])
+    return main(["--config", args.config, *getattr(args, "overrides", [])])
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -20,3 +20,10 @@ def test_top_level_help_lists_every_subcommand(capsys):
     out = capsys.readouterr().out
     for command in SUBCOMMANDS:
         assert command in out
+
+
+def test_unknown_arguments_are_an_error_except_sft_overrides(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["select", "--dataset", "pool.jsonl", "--selector", "bm25", "--k", "2", "--output", "out", "--bogus", "1"])
+    assert exc.value.code == 2
+    assert "unrecognized arguments: --bogus 1" in capsys.readouterr().err

@@ -67,9 +67,11 @@ def test_cli_sft_overrides_and_lora(tmp_path, model_dir):
 
     config = _setup(tmp_path, model_dir, use_peft=True, lora_r=4, lora_alpha=8,
                     lora_target_modules=["q_proj", "v_proj"])
-    assert main(["sft", "--config", config, "--", "--max_steps", "1"]) == 0
+    assert main(["sft", "--config", config, "--max_steps", "1"]) == 0   # as `trl sft --config ... --max_steps 1`
     summary = json.load(open(tmp_path / "out" / "hf_select_cost.json"))
     assert summary["global_step"] == 1
+    assert main(["sft", "--config", config, "--", "--max_steps", "3"]) == 0   # "--" before overrides also works
+    assert json.load(open(tmp_path / "out" / "hf_select_cost.json"))["global_step"] == 3
 
 
 def test_cli_sft_errors(tmp_path, model_dir, capsys):
