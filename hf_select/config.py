@@ -50,6 +50,12 @@ class SelectionConfig:
                           "or a local path holding config.json."},
     )
     train_epochs: float = field(default=1.0, metadata={"help": "Epochs of training the budget must pay for."})
+    train_lora_params: int | None = field(
+        default=None,
+        metadata={"help": "Trainable LoRA parameters when the budgeted training is LoRA on a frozen base (priced "
+                          "4N + 6 * lora_params FLOPs per token instead of 6N). SelectiveSFTTrainer fills it in from "
+                          "its peft_config."},
+    )
     filters: list[Any] = field(
         default_factory=list, metadata={"help": "hf_select.filters Filter objects applied before scoring."}
     )
@@ -66,6 +72,10 @@ class SelectionConfig:
             raise ValueError(f"strategy={self.strategy!r} is not known; use one of {STRATEGIES}.")
         if self.ordering not in ORDERINGS:
             raise ValueError(f"ordering={self.ordering!r} is not known; use one of {ORDERINGS}.")
+        lora = self.train_lora_params
+        if lora is not None and (isinstance(lora, bool) or not isinstance(lora, int) or lora < 0):
+            raise ValueError(f"train_lora_params={lora!r} must be a non-negative int (trainable LoRA parameters) "
+                             "or None for full fine-tuning.")
         self.size_spec()
 
     def size_spec(self) -> tuple[str, Any]:

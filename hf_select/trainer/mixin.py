@@ -182,6 +182,10 @@ class SelectionMixin:
             kwargs["cache_dir"] = cfg.cache_dir
         if cfg.budget_flops is not None and cfg.train_model is None:
             cfg = dataclasses.replace(cfg, train_model=getattr(model, "config", model))
+        if cfg.budget_flops is not None and cfg.train_lora_params is None:
+            from .lora import trainable_lora_params  # the budget prices LoRA training when peft will be used
+
+            cfg = dataclasses.replace(cfg, train_lora_params=trainable_lora_params(model, params.get("peft_config")))
         pool = as_dataset(train_dataset, "train_dataset")
         if ROW_COLUMN in pool.column_names:
             pool = pool.remove_columns(ROW_COLUMN)
@@ -261,12 +265,13 @@ class SelectionMixin:
 
     def _flops_fn(self):
         from ..cost.flops import lora_train_flops, train_flops
+        from .lora import is_peft_model, trainable_lora_params
 
         model = getattr(self, "model", None)
         convention = self._hs.convention
-        if hasattr(model, "get_base_model") and hasattr(model, "peft_config"):
+        if is_peft_model(model):
             base = model.get_base_model().config
-            lora = float(sum(p.numel() for p in model.parameters() if p.requires_grad))
+            lora = float(trainable_lora_params(model))
             return lambda lengths: lora_train_flops(base, lengths, lora_params=lora, convention=convention)
         config = model.config
         return lambda lengths: train_flops(config, lengths, convention=convention)

@@ -88,3 +88,17 @@ def test_console_script_help():
     exe = os.path.join(os.path.dirname(sys.executable), "hf-select")
     out = subprocess.run([exe, "select", "--help"], capture_output=True, text=True, check=True)
     assert "--dataset" in out.stdout and "--fraction" in out.stdout
+
+
+def test_cli_budget_prices_lora_when_told(files, tmp_path):
+    pool, target = files
+    ks = {}
+    for name, extra in (("full", []), ("lora", ["--train-lora-params", "1000"])):
+        out = tmp_path / name
+        assert main(["select", "--dataset", str(pool), "--target", str(target), "--selector", "bm25",
+                     "--budget-flops", "1e9", "--train-model", "1e6", "--output", str(out), *extra]) == 0
+        res = SelectionResult.load(str(out / "selection"))
+        assert 0 < res.cost.train_flops <= 1e9
+        ks[name] = res.k
+    assert res.config["train_lora_params"] == 1000
+    assert ks["full"] < ks["lora"] < 40  # 6N vs 4N + 6 * lora per token

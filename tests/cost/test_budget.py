@@ -72,3 +72,30 @@ def test_errors_state_the_minimum_budget():
         budget_to_k(1e9, 0.0, train_model=1e6)
     with pytest.raises(ValueError, match="selection_cost"):
         budget_to_k(1e9, "lots", train_model=1e6, lengths=[1])
+
+
+@pytest.mark.parametrize("convention", ["6N", "detailed"])
+def test_lora_pricing_matches_brute_force(convention):
+    from hf_select.cost.flops import lora_train_flops
+
+    lengths = np.array([30, 5, 12, 40, 7, 22, 9, 16])
+    order = np.array([3, 0, 5, 7, 2, 6, 4, 1])
+    lora = 64
+    budget = 2e6 + lora_train_flops(TINY, lengths[order[:5]], lora_params=lora, convention=convention)
+    k, flops = budget_to_k(budget, cost(2e6), train_model=TINY, lengths=lengths, order=order, lora_params=lora,
+                           convention=convention)
+    brute = max(j for j in range(len(order) + 1)
+                if 2e6 + lora_train_flops(TINY, lengths[order[:j]], lora_params=lora, convention=convention) <= budget)
+    assert k == brute == 5
+    assert flops == pytest.approx(lora_train_flops(TINY, lengths[order[:5]], lora_params=lora, convention=convention))
+    full_k, _ = budget_to_k(budget, cost(2e6), train_model=TINY, lengths=lengths, order=order, convention=convention)
+    assert full_k < k  # a frozen base is cheaper to train than full fine-tuning
+
+
+def test_selection_config_rejects_bad_lora_params():
+    from hf_select.config import SelectionConfig
+
+    with pytest.raises(ValueError, match="train_lora_params"):
+        SelectionConfig(budget_flops=1e12, train_model=1e6, train_lora_params=-1)
+    with pytest.raises(ValueError, match="train_lora_params"):
+        SelectionConfig(budget_flops=1e12, train_model=1e6, train_lora_params=1.5)

@@ -173,3 +173,30 @@ def test_precomputed_selection_result(tmp_path, tokenizer, tiny_model):
     with pytest.raises(ValueError, match="scored 10 rows"):
         SelectiveSFTTrainer(model=tiny_model, args=sft_config(tmp_path), train_dataset=pc_pool(8),
                             processing_class=tokenizer, selection=loaded)
+
+
+def test_budget_prices_lora_training_when_peft_is_used(tmp_path, tokenizer, tiny_model):
+    import datasets
+    from peft import LoraConfig
+
+    from hf_select.cost.flops import lora_train_flops
+
+    lengths = [6 + 2 * i for i in range(10)]
+    pool = datasets.Dataset.from_list([{"input_ids": [1000 + i] + [5] * (n - 1)} for i, n in enumerate(lengths)])
+    budget = train_flops(tiny_model.config, [80])  # full fine-tuning could train 80 tokens
+    lora = LoraConfig(r=2, lora_alpha=4, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
+    trainer = SelectiveSFTTrainer(model=tiny_model, args=sft_config(tmp_path, max_steps=1), train_dataset=pool,
+                                  processing_class=tokenizer, peft_config=lora, selector="random",
+                                  selection=SelectionConfig(budget_flops=budget, seed=1))
+    trained = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
+    res = trainer.selection
+    assert res.config["train_lora_params"] == trained > 0  # counted before peft wrapped the model
+    chosen = [lengths[i] for i in res.indices]
+    assert res.cost.train_flops == pytest.approx(lora_train_flops(tiny_model.config, chosen, lora_params=trained))
+    assert res.cost.train_flops <= budget
+    # the next row in priority order would not have fitted, and LoRA pricing keeps more tokens than 6N would
+    order = np.argsort(-res.scores, kind="stable")
+    if res.k < len(order):
+        extra = lengths[order[res.k]]
+        assert lora_train_flops(tiny_model.config, chosen + [extra], lora_params=trained) > budget
+    assert sum(chosen) > 80
