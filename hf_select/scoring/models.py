@@ -73,6 +73,23 @@ def resolve_dtype(dtype: Any) -> Any:
     return getattr(torch, name)
 
 
+def fast_dtype(device: Any) -> str:
+    """The dtype to compute in on ``device`` by default: ``"bfloat16"`` where the hardware runs it fast (CPUs with
+    AVX512-BF16 or AMX, ~4x their fp32 matmul speed; CUDA GPUs with bf16), ``"float16"`` on other GPUs, else
+    ``"float32"``."""
+    import torch
+
+    device = torch.device(device)
+    if device.type == "cuda":
+        return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+    if device.type == "cpu":
+        cpu = getattr(torch, "cpu", None)
+        checks = [getattr(cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+        if any(check is not None and check() for check in checks):
+            return "bfloat16"
+    return "float32"
+
+
 def _check_local_path(path: str | os.PathLike, argument: str) -> Path:
     p = Path(path).expanduser()
     if not p.exists():

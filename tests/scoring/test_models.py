@@ -67,3 +67,10 @@ def test_smollm2_local_copy(smollm2_path):
     assert os.path.isfile(os.path.join(smollm2_path, "model.safetensors"))
     tok = load_tokenizer(smollm2_path)
     assert tok.pad_token is not None and tok.chat_template
+
+
+def test_fast_dtype():
+    from hf_select.scoring.models import DTYPES, fast_dtype
+
+    assert fast_dtype("cpu") in DTYPES
+    assert fast_dtype("meta") == "float32"  # no fast reduced-precision path known: exact

@@ -43,10 +43,18 @@ def test_end_to_end_scores_and_cost(tiny):
     lrs = by_name["warmup_train"].detail["learning_rates"]
     assert len(lrs) == 2 and all(lr > 0 for lr in lrs)
     assert sel.last_cost.notes["less_config"]["projection_dim"] == 256
+    from hf_select.scoring.models import fast_dtype
+
+    # dtype="auto": the frozen base in the hardware's fast dtype, recorded; LoRA weights stay float32
+    assert sel.last_cost.notes["less_config"]["resolved_dtype"] == fast_dtype("cpu")
     # the user's model is not modified (LoRA is added to a copy)
     assert all((p == before[n]).all() for n, p in model.named_parameters())
     again = hs.get_selector("less", model=model, tokenizer=tok, target_subtask_column="task", **FAST)
     assert np.allclose(again.score(pool_rows(), target=target), scores, atol=1e-6)
+    exact = hs.get_selector("less", model=model, tokenizer=tok, target_subtask_column="task", dtype="float32", **FAST)
+    fp32 = exact.score(pool_rows(), target=target)
+    assert exact.last_cost.notes["less_config"]["resolved_dtype"] == "float32"
+    assert np.corrcoef(fp32, scores)[0, 1] > 0.9  # the bf16 base (where used) ranks like float32
 
 
 def test_duplicate_of_target_ranks_high(tiny):
