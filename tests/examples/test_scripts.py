@@ -53,7 +53,10 @@ def test_select_then_sft(tmp_path):
     out = tmp_path / "sts"
     stdout = run("select_then_sft.py", "--pool-rows", "200", "--max-steps", "2", "--eval-rows", "4",
                  "--max-length", "64", "--output-dir", str(out), cwd=tmp_path)
-    assert "selected 10 of 200 rows with bm25" in stdout
+    import re
+
+    picked = re.search(r"selected (\d+) of 200 rows with bm25", stdout)
+    assert picked and 0 < int(picked.group(1)) <= 10  # 5% of the pool, after the malformed / dedup filters
     summary = json.loads((out / "hf_select_cost.json").read_text())
     assert summary["global_step"] == 2 and summary["train_flops_measured"] > 0
 
