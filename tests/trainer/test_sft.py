@@ -101,7 +101,7 @@ def test_reselection_changes_subset_and_adds_cost(tmp_path, tokenizer, tiny_mode
     last = seen_markers(tokenizer, trainer.recorded[-1:], 12)[0]
     assert set(last) <= set(history[-1].indices.tolist())
     summary = trainer.cost_summary()
-    assert summary["reselections"] == 2 and summary["selection_flops"] == pytest.approx(cb.selection_flops)
+    assert summary.reselections == 2 and summary.selection_flops == pytest.approx(cb.selection_flops)
 
 
 def test_no_selector_is_plain_sft(tmp_path, tokenizer, tiny_model):
