@@ -119,24 +119,28 @@ def base_config(model: Any) -> Any:
 
 @contextlib.contextmanager
 def public_base_model(model: Any) -> Iterator[str | None]:
-    """While open, the model's config and peft configs name the public base model id (what cards and
-    ``adapter_config.json`` record); the local path is put back on exit. Yields the public id (``None``: unknown)."""
-    config = base_config(model)
+    """While open, the base model, its config and the peft configs name the public base model id (what TRL's and
+    PEFT's cards and ``adapter_config.json`` record); the local path is put back on exit. Yields the public id."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    config = getattr(base, "config", None)
     local = getattr(config, "_name_or_path", None)
     public = public_model_id(local)
-    peft_configs = list((getattr(model, "peft_config", None) or {}).values())
-    saved = [getattr(c, "base_model_name_or_path", None) for c in peft_configs]
+    holders = [(config, "_name_or_path"), (base, "name_or_path")]
+    holders += [(c, "base_model_name_or_path") for c in (getattr(model, "peft_config", None) or {}).values()]
+    holders = [(obj, name, getattr(obj, name)) for obj, name in holders if obj is not None and hasattr(obj, name)]
     try:
         if public and public != local:
-            config._name_or_path = public
-            for c in peft_configs:
-                c.base_model_name_or_path = public
+            for obj, name, _ in holders:
+                setattr(obj, name, public)
         yield public
     finally:
-        if public and public != local:
-            config._name_or_path = local
-            for c, value in zip(peft_configs, saved):
-                c.base_model_name_or_path = value
+        for obj, name, value in holders:
+            setattr(obj, name, value)
+
+
+def _names_local_path(tag: str) -> bool:
+    """PEFT's ``base_model:adapter:<path>`` tag with a local path (invalid on the Hub)."""
+    return tag.startswith("base_model:") and os.path.isabs(tag.rsplit(":", 1)[-1])
 
 
 def finalize_card(output_dir: str, summary: Any, *, model_name: str, base_model: str | None) -> None:
@@ -150,7 +154,7 @@ def finalize_card(output_dir: str, summary: Any, *, model_name: str, base_model:
     data = card.data
     if not getattr(data, "model_name", None):
         data.model_name = model_name
-    tags = list(data.tags or [])
+    tags = [t for t in data.tags or [] if not _names_local_path(t)]
     data.tags = tags + [TAG] if TAG not in tags else tags
     if base_model:
         data.base_model = base_model

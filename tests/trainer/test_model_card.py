@@ -78,6 +78,7 @@ def test_lora_card_keeps_tag_and_public_base_and_states_lora_flops(tmp_path, tok
     trainer.save_model(out)  # PEFT's save rewrites README.md tags and base_model
     card = _card(out)
     assert "hf-select" in card.data.tags and card.data.library_name == "peft"
+    assert f"base_model:adapter:{PUBLIC_ID}" in card.data.tags and local not in str(card.data.to_dict())
     assert card.data.base_model == PUBLIC_ID and card.data.model_name == "lora-run"
     adapter = json.load(open(os.path.join(out, "adapter_config.json")))
     assert adapter["base_model_name_or_path"] == PUBLIC_ID
@@ -87,6 +88,7 @@ def test_lora_card_keeps_tag_and_public_base_and_states_lora_flops(tmp_path, tok
     assert summary.train_flops_measured == pytest.approx(
         lora_train_flops(model.config, summary.train_tokens, lora_params=lora_params))
     assert trainer.model.peft_config["default"].base_model_name_or_path == local  # restored after the save
+    assert trainer.model.get_base_model().name_or_path == local
 
 
 def test_local_model_of_unknown_origin_gets_no_base_model_path(tmp_path, tokenizer, tiny_model):
