@@ -82,4 +82,28 @@ def test_cli_sft_errors(tmp_path, model_dir, capsys):
     assert "only one of k, fraction" in capsys.readouterr().err
     config = _setup(tmp_path, model_dir, model_name_or_path=str(tmp_path / "missing"))
     assert main(["sft", "--config", config]) == 2
-    assert "not a local folder" in capsys.readouterr().err
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_sft_parser_uses_selection_config_with_one_seed(tmp_path):
+    from hf_select import SelectionConfig
+    from hf_select.cli.sft import parse_args
+
+    config = _write_yaml(tmp_path / "c.yaml", {
+        "model_name_or_path": "smollm2", "output_dir": str(tmp_path / "o"), "use_cpu": True, "selector": "embedding",
+        "fraction": 0.1, "selector_kwargs": {"aggregate": "max"}, "filters": [{"name": "malformed"}], "seed": 7})
+    sel, training, model, script = parse_args(["--config", config, "--strategy_kwargs", '{"temperature": 2}'])
+    assert isinstance(sel, SelectionConfig) and (sel.selector, sel.fraction) == ("embedding", 0.1)
+    assert sel.selector_kwargs == {"aggregate": "max"} and sel.filters == [{"name": "malformed"}]
+    assert sel.strategy_kwargs == {"temperature": 2}
+    assert sel.seed == training.seed == 7 and script.dataset == "builtin"
+    sel, training, _, _ = parse_args(["--config", config, "--seed", "3"])
+    assert sel.seed == training.seed == 3
+
+
+def test_cli_sft_without_a_size_is_plain_sft(tmp_path, model_dir, capsys):
+    from hf_select.cli.main import main
+
+    config = _setup(tmp_path, model_dir, fraction=None)
+    assert main(["sft", "--config", config]) == 0
+    assert "trained on all 20 rows" in capsys.readouterr().out
