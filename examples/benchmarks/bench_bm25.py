@@ -13,8 +13,9 @@ first rows of its test split) and the same tokenisation (lowercase, delete punct
   weights, one sparse mat-vec for the mean over queries.
 
 Printed: seconds of each side (end to end, and scoring alone), the speed ratio (goal >= 20x end to end) and the max
-relative difference of the scores (must be < 1e-6). Appended to ``examples/benchmarks/results/bench_bm25.csv`` with
-machine and versions; the 1-minute load average is recorded too, since the ratio moves with CPU contention.
+relative difference of the scores (must be < 1e-6). With ``--out FILE`` the row is appended to a CSV (the published
+one: ``examples/benchmarks/results/bench_bm25.csv``) with machine and versions; the 1-minute load average is recorded
+too, since the ratio moves with CPU contention.
 
 Run:  python examples/benchmarks/bench_bm25.py [--max-rows N] [--repeats 3]
 """
@@ -25,11 +26,11 @@ import argparse
 import os
 import string
 import time
-from pathlib import Path
 
 import numpy as np
 
-RESULTS = Path(__file__).parent / "results" / "bench_bm25.csv"
+from _results import add_out_argument, run_info, save_rows  # noqa: E402  (beside this script)
+
 N_QUERIES = 50
 _TABLE = str.maketrans("", "", string.punctuation)
 
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-rows", type=int, default=None, help="Subsample the pool (default: the whole pool).")
     parser.add_argument("--repeats", type=int, default=3, help="Timed runs of ours (the minimum is reported).")
     parser.add_argument("--baseline-repeats", type=int, default=1, help="Timed runs of rank_bm25.")
-    parser.add_argument("--no-csv", action="store_true", help="Do not append to the results CSV.")
+    add_out_argument(parser, "bench_bm25")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -97,18 +98,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"speed ratio end to end: {ratio:.1f}x (goal >= 20x); scoring alone: {score_ratio:.0f}x")
     print(f"max relative score difference: {rel:.2e} (goal < 1e-6); load average {load:.1f}")
 
-    if not args.no_csv:
-        from _results import append_rows, run_info
-
-        row = {
-            **run_info("rank-bm25", "numpy", "scipy"),
-            "n_docs": len(docs), "n_queries": len(queries), "repeats": args.repeats,
-            "rank_bm25_seconds": round(base_total, 4), "rank_bm25_score_seconds": round(base_score, 4),
-            "ours_seconds": round(our_total, 4), "ours_score_seconds": round(our_score, 5),
-            "speed_ratio": round(ratio, 2), "score_speed_ratio": round(score_ratio, 1), "max_rel_diff": rel,
-        }
-        append_rows(RESULTS, [row])
-        print(f"appended to {RESULTS}")
+    row = {
+        **run_info("rank-bm25", "numpy", "scipy"),
+        "n_docs": len(docs), "n_queries": len(queries), "repeats": args.repeats,
+        "rank_bm25_seconds": round(base_total, 4), "rank_bm25_score_seconds": round(base_score, 4),
+        "ours_seconds": round(our_total, 4), "ours_score_seconds": round(our_score, 5),
+        "speed_ratio": round(ratio, 2), "score_speed_ratio": round(score_ratio, 1), "max_rel_diff": rel,
+    }
+    save_rows(args.out, [row])
     return 0 if rel < 1e-6 else 1
 
 

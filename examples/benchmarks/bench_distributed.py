@@ -8,7 +8,8 @@ Both runs score the same embedded-pool examples with SmolLM2-135M-Instruct throu
 (shards split across ranks, all-gathered). Processes are launched the way ``torchrun`` / ``accelerate launch`` do it
 (RANK / WORLD_SIZE / MASTER_ADDR environment); each of the 2 ranks gets half of the cores. Printed: wall time of the
 scoring step (slowest rank) for each, the speed-up, and the largest score difference between the two runs (the shards
-are the same computations, so it is 0 on CPU). Results go to ``examples/benchmarks/results/bench_distributed.csv``.
+are the same computations, so it is 0 on CPU). ``--out FILE`` appends the row to a CSV (published:
+``examples/benchmarks/results/bench_distributed.csv``).
 
 Run:
     python examples/benchmarks/bench_distributed.py --n-examples 200
@@ -26,7 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
-RESULTS = Path(__file__).parent / "results" / "bench_distributed.csv"
+
+from _results import add_out_argument, save_rows  # noqa: E402  (beside this script)
 
 WORKER = r"""
 import json, os, sys, time
@@ -64,7 +66,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-examples", type=int, default=200)
     p.add_argument("--max-length", type=int, default=512)
     p.add_argument("--shard-size", type=int, default=16, help="Rows per shard (the unit of work of a rank).")
-    p.add_argument("--out", default=str(RESULTS))
+    add_out_argument(p, "bench_distributed")
     return p
 
 
@@ -120,9 +122,7 @@ def main(argv: list[str] | None = None) -> int:
            "load_avg_1m": os.getloadavg()[0], "torch": torch.__version__, "n_examples": args.n_examples,
            "tokens": one["tokens"], "one_proc_s": one["scoring"], "two_proc_s": two["scoring"], "speedup": speedup,
            "one_proc_wall_s": one["wall"], "two_proc_wall_s": two["wall"], "max_abs_diff": diff}
-    from _results import append_rows
-
-    print(f"-> {append_rows(args.out, [row])}")
+    save_rows(args.out, [row])
     return 0
 
 

@@ -10,8 +10,8 @@
   in float32 and in bfloat16 autocast (the ``dtype="auto"`` choice on CPUs with AVX512-BF16 / AMX).
 
 Printed per variant: seconds (minimum over interleaved repeats), speed ratio vs the baseline (goal >= 1.5x), and the
-cosine agreement with the baseline embeddings (min and mean over texts; goal >= 0.999). Appended to
-``examples/benchmarks/results/bench_embedding.csv`` with machine, versions and the load average.
+cosine agreement with the baseline embeddings (min and mean over texts; goal >= 0.999). ``--out FILE`` appends them to a
+CSV (published: ``examples/benchmarks/results/bench_embedding.csv``) with machine, versions and the load average.
 
 Run:  python examples/benchmarks/bench_embedding.py [--n-texts 2000] [--view query|full] [--repeats 2]
 """
@@ -21,12 +21,12 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from pathlib import Path
 
 import numpy as np
 
-RESULTS = Path(__file__).parent / "results" / "bench_embedding.csv"
 
+
+from _results import add_out_argument, run_info, save_rows  # noqa: E402  (beside this script)
 
 def load_texts(n: int, view: str) -> list[str]:
     from hf_select.data.builtin import load_builtin_pool
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--view", default="query", choices=["query", "full"])
     parser.add_argument("--repeats", type=int, default=2, help="Interleaved timed runs per variant (min reported).")
     parser.add_argument("--batch-size", type=int, default=64, help="Our batch size (the baseline keeps its 32).")
-    parser.add_argument("--no-csv", action="store_true")
+    add_out_argument(parser, "bench_embedding")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -90,16 +90,12 @@ def main(argv: list[str] | None = None) -> int:
                      "speed_ratio": round(ratio, 3), "cos_min": float(cos.min()), "cos_mean": float(cos.mean())})
     print("goals: cosine >= 0.999 (float32 must reach it), speed ratio >= 1.5x")
 
-    if not args.no_csv:
-        from _results import append_rows, run_info
-
-        common = {
-            **run_info("sentence-transformers", "transformers", "torch"), "torch_threads": torch.get_num_threads(),
-            "n_texts": len(texts), "view": args.view, "n_tokens": n_tokens,
-            "batch_size": args.batch_size, "repeats": args.repeats,
-        }
-        append_rows(RESULTS, [{**common, **row} for row in rows])
-        print(f"appended to {RESULTS}")
+    common = {
+        **run_info("sentence-transformers", "transformers", "torch"), "torch_threads": torch.get_num_threads(),
+        "n_texts": len(texts), "view": args.view, "n_tokens": n_tokens,
+        "batch_size": args.batch_size, "repeats": args.repeats,
+    }
+    save_rows(args.out, [{**common, **row} for row in rows])
     return 0
 
 

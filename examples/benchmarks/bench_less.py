@@ -16,7 +16,8 @@ LESS itself runs its model in bf16). ``--bf16-baseline`` also times the LESS pro
 
 The model is SmolLM2-135M-Instruct (from the offline GGUF) with LoRA; rows come from the embedded pool. The dense
 ``D x k`` baseline matrix must fit in RAM, so the default projection dimension is 1024 with LoRA r=8 on q/v
-(D = 460,800 -> a 1.9 GB matrix; LESS's 8192 would need 15 GB). Results: examples/benchmarks/results/bench_less.csv.
+(D = 460,800 -> a 1.9 GB matrix; LESS's 8192 would need 15 GB). ``--out FILE`` appends the rows to a CSV (published:
+examples/benchmarks/results/bench_less.csv).
 
 Run:  python examples/benchmarks/bench_less.py --n-examples 48
 """
@@ -28,8 +29,9 @@ import datetime as dt
 import os
 import platform
 import time
-from pathlib import Path
 
+
+from _results import add_out_argument, save_rows  # noqa: E402  (beside this script)
 
 def make_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -42,7 +44,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--bf16-baseline", action="store_true", help="also time the LESS procedure on the bf16 base")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     p.add_argument("--rounds", type=int, default=2, help="timing rounds (round-robin); the best time is kept")
-    p.add_argument("--out", default=str(Path(__file__).parent / "results" / "bench_less.csv"))
+    add_out_argument(p, "bench_less")
     return p
 
 
@@ -155,10 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         same = best["less_baseline_bs1_dense_bf16_base"] / best["ours_packed_sparse_jl_bf16_base"]
         print(f"bf16 base on both sides: x{same:.2f}")
     print(f"best speed-up over the LESS procedure: x{goal:.2f} (goal >= 5x)")
-    from _results import append_rows
-
-    out = append_rows(args.out, rows)
-    print(f"wrote {out}")
+    save_rows(args.out, rows)
     return 0
 
 

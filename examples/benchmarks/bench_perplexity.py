@@ -12,7 +12,8 @@ ratio, achieved FLOP/s (detailed count: matmul weights + attention) as a fractio
 matmul peak, and the Spearman rank agreement of our bf16 scores with the fp32 baseline. Optionally
 (``--compare-packed``) the packed mode, which is how the CPU default of ``hf_select.scoring.dispatch`` was chosen.
 
-Results are appended to ``examples/benchmarks/results/bench_perplexity.csv`` with machine and versions.
+``--out FILE`` appends the row to a CSV (published: ``examples/benchmarks/results/bench_perplexity.csv``), with machine
+and versions.
 
 Run:
     python examples/benchmarks/bench_perplexity.py --n-examples 500
@@ -25,10 +26,10 @@ import multiprocessing as mp
 import os
 import threading
 import time
-from pathlib import Path
 
-RESULTS = Path(__file__).parent / "results" / "bench_perplexity.csv"
 
+
+from _results import add_out_argument, save_rows  # noqa: E402  (beside this script)
 
 def make_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -38,7 +39,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-tokens-per-batch", type=int, default=8192, help="Our token budget per forward.")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's).")
     p.add_argument("--compare-packed", action="store_true", help="Also time our packed mode.")
-    p.add_argument("--out", default=str(RESULTS))
+    add_out_argument(p, "bench_perplexity")
     return p
 
 
@@ -214,9 +215,7 @@ def main(argv: list[str] | None = None) -> int:
            "spearman_bf16_vs_fp32": rho,
            "packed_vs_bucketed": ((results["ours_packed"]["tokens"] / results["ours_packed"]["seconds"])
                                   / (ours["tokens"] / ours["seconds"])) if "ours_packed" in results else ""}
-    from _results import append_rows
-
-    print(f"-> {append_rows(args.out, [row])}")
+    save_rows(args.out, [row])
     return 0
 
 
