@@ -84,7 +84,8 @@ class SelectionConfig:
     command line passes JSON or a path, so ``HfArgumentParser(SelectionConfig)`` parses every field.
     """
 
-    selector: str = field(default="bm25", metadata={"help": "Registered selector name (see hf_select.list_selectors())."})
+    selector: str = field(default="bm25",
+                          metadata={"help": "Registered selector name (see hf_select.list_selectors())."})
     selector_kwargs: dict[str, Any] | str | None = field(
         default_factory=dict,
         metadata={"help": 'Options of the selector\'s config: a dict, or a JSON string like \'{"aggregate": "max"}\'.'},
@@ -125,7 +126,8 @@ class SelectionConfig:
                           'list like \'[{"name": "malformed"}, {"name": "exact_dedup"}]\'.'},
     )
     refresh: int | str | None = field(
-        default=None, metadata={"help": "Trainer only: re-select every 'epoch' or every N steps (model-based selectors)."}
+        default=None,
+        metadata={"help": "Trainer only: re-select every 'epoch' or every N steps (model-based selectors)."},
     )
     ordering: str = field(
         default="shuffle", metadata={"help": f"Trainer only: order of the subset during training, one of {ORDERINGS}."}

@@ -54,7 +54,8 @@ def make_parser():
     from ..config import SelectionConfig
 
     names = {f.name for f in dataclasses.fields(SelectionConfig)}
-    shared = names & ({f.name for f in dataclasses.fields(SFTConfig)} | {f.name for f in dataclasses.fields(ModelConfig)})
+    trl_names = {f.name for cls in (SFTConfig, ModelConfig) for f in dataclasses.fields(cls)}
+    shared = names & trl_names
     if shared != SHARED_FIELDS:  # a new TRL field would silently take over a selection option
         raise RuntimeError(f"SelectionConfig shares {sorted(shared)} with SFTConfig/ModelConfig (expected "
                            f"{sorted(SHARED_FIELDS)}); rename the new field in hf_select.config.")

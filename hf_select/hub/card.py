@@ -1,8 +1,9 @@
 """The **cost card**: a dataset card (README.md) for a pushed selection, rendered from ``templates/cost_card.md``.
 
-The YAML header has the standard dataset-card keys (license, task_categories, tags, size_categories, configs,
-source_datasets when the pool is a Hub dataset, ...) plus an ``hf_select:`` block with every number of the selection (selector and its config,
-strategy, size, FLOPs per stage, predicted training FLOPs, seconds, hardware, versions, source, filter drops). The body
+The YAML header has the standard dataset-card keys (license and, for ``other``, license_name / license_link,
+task_categories, tags, size_categories, configs, source_datasets when the pool is a Hub dataset, ...) plus an
+``hf_select:`` block with every number of the selection (selector and its config, strategy, size, FLOPs per stage,
+predicted training FLOPs, seconds, hardware, versions, source, filter drops). The body
 says what was selected and why, what it cost, how scores (and domains, when the pool has a ``domain`` column) are
 distributed, under which licences the rows are (a note per package for the embedded pool), how to load it, and cites
 Yin & Rush (ICLR 2025). Rendering, Hub links and parsing go through :mod:`hf_select.hub.render`; numbers through

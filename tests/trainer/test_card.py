@@ -2,7 +2,8 @@
 
 import json
 
-from hf_select.trainer.card import BEGIN, END, SUMMARY_FILE, cost_section, public_model_id, update_card_text, write_summary
+from hf_select.trainer.card import (BEGIN, END, SUMMARY_FILE, cost_section, public_model_id, update_card_text,
+                                    write_summary)
 from hf_select.trainer.reporting import CostSummary
 
 SUMMARY = CostSummary(selector="bm25", num_selected=5, pool_rows=50, selection_flops=0.0,
