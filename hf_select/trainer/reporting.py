@@ -12,7 +12,7 @@
 Example:
     >>> s = CostSummary(selector="bm25", num_selected=15, pool_rows=300, selection_flops=0.0, selection_seconds=2.1,
     ...                 train_flops_measured=3.15e12, total_flops=3.15e12, flops_convention="6N per token")
-    >>> print(str(s).splitlines()[1])
+    >>> print(str(s).splitlines()[2])
     rows selected / pool                15 / 300 (5.0 %)
     >>> s.to_dict()["train_flops_measured"]
     3150000000000.0
