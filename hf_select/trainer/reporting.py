@@ -64,11 +64,11 @@ def selection_line(result: Any) -> str:
 def announce(message: str) -> None:
     """Log ``message`` at INFO on the ``hf_select`` logger, shown by default (as transformers' library logger does).
 
-    The logger gets a stderr handler at INFO only when nobody configured it: silence it with
-    ``logging.getLogger("hf_select").setLevel(logging.WARNING)``.
+    The logger gets a stderr handler at INFO only when logging is not configured at all (no handler on it or on the
+    root logger); silence it with ``logging.getLogger("hf_select").setLevel(logging.WARNING)``.
     """
     root = logging.getLogger(LOGGER_NAME)
-    if not root.handlers and root.level == logging.NOTSET:
+    if not root.handlers and root.level == logging.NOTSET and not logging.getLogger().handlers:
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter(f"[{LOGGER_NAME}] %(message)s"))
         root.addHandler(handler)

@@ -102,3 +102,16 @@ def test_local_model_of_unknown_origin_gets_no_base_model_path(tmp_path, tokeniz
     card = _card(trainer.args.output_dir)
     assert not card.data.base_model and str(tmp_path) not in str(card.data.to_dict())
     assert "hf-select" in card.data.tags and card.data.model_name == "local-run"
+
+
+def test_init_line_is_shown_without_any_logging_setup(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("from hf_select.trainer.reporting import announce\n"
+            "announce('kept 15 of 300 rows, bm25, 2.1 s, 0 FLOPs')\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and "[hf_select] kept 15 of 300 rows, bm25" in proc.stderr
+    quiet = subprocess.run([sys.executable, "-c", "import logging; logging.getLogger('hf_select').setLevel("
+                            "logging.WARNING)\n" + code], capture_output=True, text=True, timeout=300)
+    assert quiet.returncode == 0 and "kept 15" not in quiet.stderr
