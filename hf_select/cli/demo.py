@@ -6,8 +6,8 @@ target domain in the subset, domain mix, seconds, FLOPs) and the pairwise overla
 selection (folder, subset, cost) plus ``summary.json`` under ``--output``.
 
 By default it runs on a stratified subset of 10,000 pool rows (every domain keeps its share), so the whole demo, the
-embedding selector included, takes about a minute on 2 CPU cores once the pool is built; ``--max-rows 0`` uses the
-whole pool (~50k rows: the embedding selector alone then takes ~2 minutes on 2 idle cores).
+embedding selector included, takes about 1.5 minutes on 2 CPU cores once the pool is built; ``--max-rows 0`` uses
+the whole pool (~50k rows: about 4 minutes).
 
 Example:
     hf-select demo --output demo_output --fraction 0.1
@@ -23,7 +23,7 @@ from typing import Any
 from ._common import atomic_output, write_json
 
 DEFAULT_SELECTORS = ("bm25", "embedding", "dsir", "random")
-DEFAULT_MAX_ROWS = 10_000  # stratified subset of the embedded pool: keeps the demo near a minute on 2 cores
+DEFAULT_MAX_ROWS = 10_000  # stratified subset of the embedded pool: keeps the demo near 1.5 minutes on 2 cores
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
