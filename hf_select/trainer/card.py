@@ -32,6 +32,7 @@ from typing import Any, Iterator
 
 SUMMARY_FILE = "hf_select_cost.json"
 README_FILE = "README.md"
+ADAPTER_CONFIG = "adapter_config.json"
 BEGIN = "<!-- hf_select:cost:begin -->"
 END = "<!-- hf_select:cost:end -->"
 TEMPLATE = "model_card_cost.md"
@@ -119,15 +120,18 @@ def base_config(model: Any) -> Any:
 
 @contextlib.contextmanager
 def public_base_model(model: Any) -> Iterator[str | None]:
-    """While open, the base model, its config and the peft configs name the public base model id (what TRL's and
-    PEFT's cards and ``adapter_config.json`` record); the local path is put back on exit. Yields the public id."""
+    """While open, the base model and its config name the public base model id (what TRL's card generator reads for
+    ``base_model`` and its "fine-tuned version of" line); the local path is put back on exit. Yields the public id.
+
+    Saves are not wrapped (PEFT would then look the public id up on the Hub): :func:`finalize_card` fixes what they
+    wrote instead.
+    """
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     config = getattr(base, "config", None)
     local = getattr(config, "_name_or_path", None)
     public = public_model_id(local)
-    holders = [(config, "_name_or_path"), (base, "name_or_path")]
-    holders += [(c, "base_model_name_or_path") for c in (getattr(model, "peft_config", None) or {}).values()]
-    holders = [(obj, name, getattr(obj, name)) for obj, name in holders if obj is not None and hasattr(obj, name)]
+    holders = [(obj, name, getattr(obj, name)) for obj, name in ((config, "_name_or_path"), (base, "name_or_path"))
+               if obj is not None and hasattr(obj, name)]
     try:
         if public and public != local:
             for obj, name, _ in holders:
@@ -138,15 +142,37 @@ def public_base_model(model: Any) -> Iterator[str | None]:
             setattr(obj, name, value)
 
 
-def _names_local_path(tag: str) -> bool:
-    """PEFT's ``base_model:adapter:<path>`` tag with a local path (invalid on the Hub)."""
-    return tag.startswith("base_model:") and os.path.isabs(tag.rsplit(":", 1)[-1])
+def _public_tag(tag: str, local: str | None, public: str | None) -> str | None:
+    """PEFT's ``base_model:adapter:<local path>`` tag with the public id (``None``: drop it, the Hub rejects paths)."""
+    prefix, _, name = tag.rpartition(":")
+    if not tag.startswith("base_model:") or not (name == local or os.path.isabs(name)):
+        return tag
+    return f"{prefix}:{public}" if public else None
 
 
-def finalize_card(output_dir: str, summary: Any, *, model_name: str, base_model: str | None) -> None:
-    """Fix the README in ``output_dir`` after a save and put the cost section in (no-op without a README)."""
+def _fix_adapter_config(output_dir: str, local: str | None, public: str | None) -> None:
+    path = os.path.join(output_dir, ADAPTER_CONFIG)
+    if not (public and local and os.path.exists(path)):
+        return
+    with open(path, encoding="utf-8") as f:
+        config = json.load(f)
+    if config.get("base_model_name_or_path") == local:
+        from ..atomic import write_text_atomic
+
+        config["base_model_name_or_path"] = public
+        write_text_atomic(path, json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
+def finalize_card(output_dir: str, summary: Any, *, model_name: str, local_path: str | None = None) -> None:
+    """After a save into ``output_dir``: name the public base model (card metadata, PEFT's adapter tag,
+    ``adapter_config.json``; a local path is dropped), keep ``model_name`` and the ``hf-select`` tag (PEFT's save
+    rewrites the tags), and put the cost section in. No-op for files that are not there."""
     from huggingface_hub import ModelCard
 
+    from ..atomic import write_text_atomic
+
+    public = summary.base_model
+    _fix_adapter_config(output_dir, local_path, public)
     readme = os.path.join(output_dir, README_FILE)
     if not os.path.exists(readme):
         return
@@ -154,13 +180,11 @@ def finalize_card(output_dir: str, summary: Any, *, model_name: str, base_model:
     data = card.data
     if not getattr(data, "model_name", None):
         data.model_name = model_name
-    tags = [t for t in data.tags or [] if not _names_local_path(t)]
+    tags = [t for t in (_public_tag(t, local_path, public) for t in data.tags or []) if t]
     data.tags = tags + [TAG] if TAG not in tags else tags
-    if base_model:
-        data.base_model = base_model
+    if public:
+        data.base_model = public
     elif isinstance(getattr(data, "base_model", None), str) and os.path.isdir(data.base_model):
         data.base_model = None  # a local path is not a Hub id: the Hub rejects it
     card.text = update_card_text(card.text, summary)
-    from ..atomic import write_text_atomic
-
     write_text_atomic(readme, str(card))

@@ -151,15 +151,14 @@ class SelectionMixin:
     def _save(self, output_dir: str | None = None, *args: Any, **kwargs: Any) -> Any:
         if self._hs is None:
             return super()._save(output_dir, *args, **kwargs)
-        with public_base_model(self.model):  # adapter_config.json and PEFT's card name the public base model
-            out = super()._save(output_dir, *args, **kwargs)
-        if self.is_world_process_zero():
+        out = super()._save(output_dir, *args, **kwargs)
+        if self.is_world_process_zero():  # adapter_config.json and PEFT's card get the public base model
             self._finalize_card(output_dir if output_dir is not None else self.args.output_dir)
         return out
 
     def _finalize_card(self, output_dir: str) -> None:
-        summary = self.cost_summary()
-        finalize_card(output_dir, summary, model_name=default_model_name(self.args), base_model=summary.base_model)
+        finalize_card(output_dir, self.cost_summary(), model_name=default_model_name(self.args),
+                      local_path=getattr(base_config(self.model), "_name_or_path", None))
 
     # -- re-selection and reporting --------------------------------------------------------------------------------
     def reselect(self) -> Any:

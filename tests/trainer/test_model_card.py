@@ -87,7 +87,7 @@ def test_lora_card_keeps_tag_and_public_base_and_states_lora_flops(tmp_path, tok
     lora_params = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
     assert summary.train_flops_measured == pytest.approx(
         lora_train_flops(model.config, summary.train_tokens, lora_params=lora_params))
-    assert trainer.model.peft_config["default"].base_model_name_or_path == local  # restored after the save
+    assert trainer.model.peft_config["default"].base_model_name_or_path == local  # the model itself is unchanged
     assert trainer.model.get_base_model().name_or_path == local
 
 
