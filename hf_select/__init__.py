@@ -21,6 +21,7 @@ _import_structure: dict[str, list[str]] = {
     "data.builtin": ["load_builtin_pool", "load_builtin_target"],
     "trainer": ["SelectiveSFTTrainer", "SelectionMixin", "get_trainer", "register_trainer"],
     "hub": ["load_selection", "push_selection"],
+    "streaming": [],
 }
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -31,6 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .hub import load_selection, push_selection
     from .selection import SelectionResult, select
     from .selectors import Selector, SelectorConfig, get_selector, list_selectors, register_selector
+    from . import streaming
     from .trainer import SelectionMixin, SelectiveSFTTrainer, get_trainer, register_trainer
 else:
     import sys

@@ -174,21 +174,69 @@ def ngram_bucket(text: str, num_buckets: int) -> int:
     return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest(), "big") % num_buckets
 
 
-def hashed_ngram_ids(words: Sequence[str], num_buckets: int, n: int, memo: dict[str, int] | None = None) -> list[int]:
-    """Bucket ids of all 1..n-grams of ``words`` (n-grams joined by one space), in order: unigrams, bigrams, ...
+def _buckets_of(strings: list[str], num_buckets: int, memo: dict[str, int], memo_limit: int) -> np.ndarray:
+    """:func:`ngram_bucket` of each string, through ``memo`` (cleared when it would outgrow ``memo_limit``)."""
+    got = list(map(memo.get, strings))
+    missing = [i for i, b in enumerate(got) if b is None]
+    if missing:
+        if len(memo) + len(missing) > memo_limit:
+            memo.clear()
+        for i in missing:
+            got[i] = memo[strings[i]] = ngram_bucket(strings[i], num_buckets)
+    return np.fromiter(got, dtype=np.int64, count=len(got))
 
-    ``memo`` caches string -> bucket across calls (hashing is the costly part; vocabularies repeat).
+
+def _factorize(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(codes, uniques)`` of an int64 array (hash-based, first-appearance order)."""
+    import pandas as pd  # a dependency of ``datasets``
+
+    codes, uniques = pd.factorize(keys)
+    return codes.astype(np.int64, copy=False), np.asarray(uniques, dtype=np.int64)
+
+
+def hashed_ngram_coo(token_lists: Sequence[Sequence[str]], num_buckets: int, n: int,
+                     memo: dict[str, int] | None = None,
+                     memo_limit: int = 1_000_000) -> tuple[np.ndarray, np.ndarray]:
+    """Bucket ids of all 1..n-grams (joined by one space) of each token list, as COO ``(rows, buckets)`` (int64).
+
+    Entries are ordered by n-gram order, then row, then position (all unigrams first), so each row's entries keep the
+    order unigrams, bigrams, ... of that row: sums per row (``np.bincount(rows, weights=...)``) do not depend on how
+    rows are batched. Each distinct n-gram string of the batch is hashed once (``memo`` caches string -> bucket
+    across calls and is cleared when it would hold more than ``memo_limit`` strings).
+
+    Example:
+        >>> rows, buckets = hashed_ngram_coo([["a", "b"], ["c"]], 1000, 2)
+        >>> rows.tolist(), buckets.tolist() == [ngram_bucket(g, 1000) for g in ["a", "b", "c", "a b"]]
+        ([0, 0, 1, 0], True)
     """
+    from itertools import chain
+
     memo = {} if memo is None else memo
-    out: list[int] = []
-    for size in range(1, n + 1):
-        grams = words if size == 1 else [" ".join(words[i:i + size]) for i in range(len(words) - size + 1)]
-        for g in grams:
-            b = memo.get(g)
-            if b is None:
-                b = memo[g] = ngram_bucket(g, num_buckets)
-            out.append(b)
-    return out
+    lengths = np.fromiter(map(len, token_lists), dtype=np.int64, count=len(token_lists))
+    flat = list(chain.from_iterable(token_lists))
+    if not flat:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    words = list(dict.fromkeys(flat))
+    index = {w: i for i, w in enumerate(words)}
+    ids = np.fromiter(map(index.__getitem__, flat), dtype=np.int64, count=len(flat))
+    doc = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
+    ends = np.cumsum(lengths)[doc]  # one past the last token of each token's row
+    unigram = _buckets_of(words, num_buckets, memo, memo_limit)
+    rows, out = [doc], [unigram[ids]]
+    codes, strings = ids, words  # the (size-1)-gram starting at each position, as an index into ``strings``
+    radix = len(words)  # key of a gram = (code of its first size-1 words) * radix + id of its last word
+    for size in range(2, n + 1):
+        start = np.arange(len(flat) - size + 1, dtype=np.int64)
+        start = start[start + size <= ends[start]]
+        if not len(start):
+            break
+        gram_codes, uniques = _factorize(codes[start] * radix + ids[start + size - 1])
+        strings = [f"{strings[k // radix]} {words[k % radix]}" for k in uniques.tolist()]
+        rows.append(doc[start])
+        out.append(_buckets_of(strings, num_buckets, memo, memo_limit)[gram_codes])
+        codes = np.zeros(len(flat), dtype=np.int64)
+        codes[start] = gram_codes
+    return np.concatenate(rows), np.concatenate(out)
 
 
 def check_positive(value: Any, name: str, *, integer: bool = False, allow_zero: bool = False) -> None:
