@@ -175,7 +175,11 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def _provenance(ds: Any) -> dict[str, Any]:
+def _provenance(ds: Any, streamed: Any = None) -> dict[str, Any]:
+    if streamed is not None:  # a streamed pool (hf_select.streaming): its fingerprint, shards and cache
+        return {"dataset_fingerprint": streamed.fingerprint, "dataset_num_rows": streamed.num_rows,
+                **streamed.provenance(), "versions": _versions(),
+                "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     info = getattr(ds, "info", None)
     return {
         "dataset_fingerprint": getattr(ds, "_fingerprint", None),
@@ -209,6 +213,8 @@ def select(
     train_lora_params: int | None = None,
     filters: list[Any] | None = None,
     config: SelectionConfig | None = None,
+    streaming: bool | None = None,
+    stream_config: Any = None,
     **selector_kwargs: Any,
 ) -> SelectionResult:
     """Score ``dataset`` with ``selector`` and keep ``k`` rows (or a ``fraction``, or what a FLOP budget allows).
@@ -226,6 +232,11 @@ def select(
         train_lora_params: trainable LoRA parameters when that training is LoRA (priced on a frozen base).
         filters: ``hf_select.filters`` objects applied before scoring (dropped rows get score ``-inf``).
         config: a :class:`SelectionConfig` holding all of the above; explicit arguments override its fields.
+        streaming: read the pool as a stream in bounded memory (``True``), in memory (``False``), or decide
+            (``None``: ``IterableDataset``s and large shard globs / folders stream; see :mod:`hf_select.streaming`).
+            A streamed selection's indices are stream positions; write its rows with
+            ``hf_select.streaming.write_subset``.
+        stream_config: :class:`hf_select.streaming.StreamConfig` (shard size, cache folder, ...).
         **selector_kwargs: options of the selector's config (e.g. ``aggregate="max"`` for bm25).
     """
     overrides = {"selector": selector, "target": target, "k": k, "fraction": fraction, "budget_flops": budget_flops,
@@ -240,11 +251,17 @@ def select(
     fields.pop("selector_kwargs", None)
     cfg = SelectionConfig(**fields)
 
-    pool = as_dataset(dataset, "dataset")
+    from .streaming.pool import open_pool
+
+    stream, in_memory = open_pool(dataset, streaming, stream_config)
+    pool = as_dataset(in_memory, "dataset") if stream is None else None
     target_ds = as_dataset(cfg.target, "target") if cfg.target is not None else None
     size_name, size_value = cfg.size_spec()
     if size_name == "budget_flops" and cfg.train_model is None:
         raise ValueError("budget_flops needs train_model=<parameter count | config | local path> to price training.")
+    if stream is not None and (size_name == "budget_flops" or cfg.filters):
+        raise ValueError("A streamed pool takes k= or fraction= (not budget_flops) and no filters: filter the shards "
+                         "first, or pass streaming=False to load the pool in memory.")
 
     if isinstance(cfg.selector, str) and "seed" not in selector_kwargs:
         seeded = "seed" in {f.name for f in dataclasses.fields(get_selector_class(cfg.selector).config_class)}
@@ -252,36 +269,39 @@ def select(
             selector_kwargs["seed"] = cfg.seed
     sel = get_selector(cfg.selector, **selector_kwargs)
 
-    kept = np.arange(pool.num_rows, dtype=np.int64)
     drops: dict[str, int] = {}
-    scored = pool
-    if cfg.filters:
-        from .data.filters import apply_filters
+    streamed = None
+    if stream is not None:
+        from .streaming.engine import score_stream
 
-        scored, kept, drops = apply_filters(pool, cfg.filters)
-        kept = np.asarray(kept, dtype=np.int64)
-        if len(kept) == 0:
-            raise ValueError(f"Every row was removed by the filters (drops by reason: {drops}); loosen them.")
+        streamed = score_stream(sel, stream, target_ds, config=stream_config,
+                                check_rows=lambda rows: _size_to_k(size_name, size_value, rows))
+        scores, n = streamed.scores, streamed.num_rows
+    else:
+        kept = np.arange(pool.num_rows, dtype=np.int64)
+        scored = pool
+        if cfg.filters:
+            from .data.filters import apply_filters
 
-    sub_scores = sel.score(scored, target_ds)
-    scores = np.full(pool.num_rows, -np.inf)
-    scores[kept] = sub_scores
+            scored, kept, drops = apply_filters(pool, cfg.filters)
+            kept = np.asarray(kept, dtype=np.int64)
+            if len(kept) == 0:
+                raise ValueError(f"Every row was removed by the filters (drops by reason: {drops}); loosen them.")
+
+        sub_scores = sel.score(scored, target_ds)
+        scores = np.full(pool.num_rows, -np.inf)
+        scores[kept] = sub_scores
+        n = len(kept)
     cost = sel.last_cost if sel.last_cost is not None else SelectionCost()
 
-    n = len(kept)
     if size_name == "budget_flops":
         # Price the exact rows the strategy would take, in its priority order, and keep the longest affordable prefix.
         order = apply_strategy(scores, None if cfg.strategy == "threshold" else n, cfg.strategy, seed=cfg.seed,
                                **cfg.strategy_kwargs)
         indices = order[:_k_from_budget(cfg, pool, cost, order)]
     else:
-        if size_name == "k":
-            k_final = size_value
-        elif size_name == "fraction":
-            k_final = max(1, min(n, int(math.floor(size_value * n + 0.5))))
-        else:
-            k_final = None
-        indices = apply_strategy(scores, k_final, cfg.strategy, seed=cfg.seed, **cfg.strategy_kwargs)
+        indices = apply_strategy(scores, _size_to_k(size_name, size_value, n), cfg.strategy, seed=cfg.seed,
+                                 **cfg.strategy_kwargs)
 
     config_record = {
         "selector": sel.name,
@@ -301,7 +321,18 @@ def select(
     }
     cost.notes.setdefault("num_selected", int(len(indices)))
     return SelectionResult(indices=indices, scores=scores, cost=cost, config=config_record,
-                           provenance=_provenance(pool), dataset=pool)
+                           provenance=_provenance(pool, streamed), dataset=pool)
+
+
+def _size_to_k(size_name: str, size_value: Any, n: int) -> int | None:
+    """Rows to keep out of ``n`` eligible ones for a size given as ``k`` or ``fraction`` (``None`` otherwise)."""
+    if size_name == "k":
+        if size_value > n:
+            raise ValueError(f"k={size_value} is larger than the number of rows ({n}); use k <= {n} or fraction=1.0.")
+        return size_value
+    if size_name == "fraction":
+        return max(1, min(n, int(math.floor(size_value * n + 0.5))))
+    return None
 
 
 def _describe_model(model: Any) -> Any:

@@ -47,6 +47,8 @@ class StreamScores:
     num_rows: int
     shards: list[tuple[int, int, str]]  # (first row, rows, fingerprint) of each shard
     cost: SelectionCost
+    source: StreamSource
+    config: StreamConfig
     cache_dir: str
     resumed_shards: int = 0
     fingerprint: str = field(init=False)
@@ -54,9 +56,11 @@ class StreamScores:
     def __post_init__(self) -> None:
         self.fingerprint = stream_fingerprint(self.shards)
 
-    def provenance(self, source: StreamSource, config: StreamConfig) -> dict[str, Any]:
-        return {"stream": {**source.describe(), "num_shards": len(self.shards), "shard_size": config.shard_size,
-                           "fingerprint": self.fingerprint, "cache_dir": self.cache_dir,
+    def provenance(self) -> dict[str, Any]:
+        """What a selection records about the stream (``provenance["stream"]``)."""
+        return {"stream": {**self.source.describe(), "num_shards": len(self.shards),
+                           "shard_size": self.config.shard_size, "fingerprint": self.fingerprint,
+                           "shards": [list(s) for s in self.shards], "cache_dir": self.cache_dir,
                            "resumed_shards": self.resumed_shards}}
 
 
@@ -194,7 +198,7 @@ def score_stream(selector: Selector, data: Any, target: Any = None, *, config: A
     except BaseException:
         scores.discard()
         raise
-    result = StreamScores(array, len(array), shards, cost, store.root, resumed)
+    result = StreamScores(array, len(array), shards, cost, source, config, store.root, resumed)
     bad = ~np.isfinite(array)
     if bad.any():
         rows = np.flatnonzero(bad)[:5].tolist()
@@ -250,6 +254,10 @@ def check_same_shard(shard: StreamShard, expected: list[tuple[int, int, str]]) -
                           "read. Selection needs a pool that reads the same every time (a fixed file set, no "
                           "shuffling).")
     start, rows, fp = expected[shard.index]
+    if shard.num_rows < rows:
+        raise StreamError(f"the stream ended early: rows {start}..{start + rows - 1} (shard {shard.index}) gave "
+                          f"{shard.num_rows} of the {rows} rows the first pass read. Selection needs a pool that "
+                          "reads the same every time.")
     if (shard.start, shard.num_rows, shard.fingerprint) != (start, rows, fp):
         raise StreamError(f"the stream changed between passes: rows {start}..{start + rows - 1} (shard "
                           f"{shard.index}) differ from what the first pass read. Selection needs a pool that reads "

@@ -65,9 +65,11 @@ def is_stream(data: Any) -> bool:
 
 
 def table_fingerprint(table: Any) -> str:
-    """SHA-256 (hex, 16 chars) of an Arrow table's content (schema and rows, via the IPC stream format)."""
+    """SHA-256 (hex, 16 chars) of an Arrow table's content: column names, types and rows (the IPC stream format,
+    without the schema's key-value metadata, which a re-export may change)."""
     import pyarrow as pa
 
+    table = table.replace_schema_metadata(None)
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
