@@ -125,6 +125,8 @@ class Selector:
     streaming: ClassVar[str | None] = None
     #: Whether scoring reads the rows' text (``random`` does not: a stream is then only counted).
     needs_text: ClassVar[bool] = True
+    #: ``"pool"`` selectors: the class of their statistics (``merge``, ``to_state`` / ``from_state``), or None.
+    stats_class: ClassVar[type | None] = None
 
     def __init__(self, config: SelectorConfig | None = None, **kwargs: Any) -> None:
         if config is None:
@@ -203,6 +205,12 @@ class Selector:
     def score_features(self, features: ShardFeatures) -> np.ndarray:
         """Scores of one shard's rows from its features (after :meth:`fit`)."""
         raise NotImplementedError(f"{type(self).__name__} does not stream with pool statistics.")
+
+    @property
+    def draws_in_row_order(self) -> bool:
+        """Whether :meth:`finalize` draws seeded values in row order (``random``; ``dsir`` with Gumbel sampling), which
+        a pool split across independent tasks (datatrove) cannot reproduce."""
+        return type(self).finalize is not Selector.finalize
 
     def finalize(self, scores: np.ndarray) -> None:
         """Last step over all scores (maybe a memory map), in place, in :func:`row_chunks` order (e.g. seeded noise

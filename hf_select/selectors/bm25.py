@@ -231,6 +231,7 @@ class BM25Selector(Selector):
     requires_target = True
     default_view = "query"
     streaming = "pool"
+    stats_class = BM25Stats
 
     def __init__(self, config: BM25Config | None = None, **kwargs: Any) -> None:
         super().__init__(config, **kwargs)

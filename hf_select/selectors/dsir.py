@@ -147,6 +147,7 @@ class DSIRSelector(Selector):
     requires_target = True
     default_view = "full"
     streaming = "pool"
+    stats_class = DSIRStats
 
     def __init__(self, config: DSIRConfig | None = None, **kwargs: Any) -> None:
         super().__init__(config, **kwargs)
@@ -203,6 +204,10 @@ class DSIRSelector(Selector):
     def score_features(self, features: ShardFeatures) -> np.ndarray:
         rows, buckets = features.entries["row"], features.entries["bucket"]
         return np.bincount(rows, weights=self.log_diff[buckets], minlength=features.num_rows)
+
+    @property
+    def draws_in_row_order(self) -> bool:
+        return self.config.sampling == "gumbel"
 
     def finalize(self, scores: np.ndarray) -> None:
         c = self.config
