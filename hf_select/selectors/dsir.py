@@ -44,7 +44,15 @@ from typing import Any
 
 import numpy as np
 
-from ._text import WORDPUNCT_PATTERN, check_positive, hashed_ngram_coo, simple_tokenizer
+from ._text import (
+    WORDPUNCT_PATTERN,
+    NgramMemo,
+    check_positive,
+    flat_ngram_coo,
+    hashed_ngram_coo,
+    regex_tokens,
+    simple_tokenizer,
+)
 from .base import Selector, SelectorConfig, ShardFeatures, register_selector, row_chunks
 
 SAMPLINGS = ("gumbel", "top")
@@ -83,8 +91,8 @@ class DSIRConfig(SelectorConfig):
     batch_size: int = field(default=10_000, metadata={"help": "Rows featurised per batch (in-memory path)."})
     hash_cache_size: int = field(
         default=1_000_000,
-        metadata={"help": "Distinct n-grams whose bucket is remembered across batches (memory ~150 bytes each; "
-                          "the cache restarts when full)."},
+        metadata={"help": "Distinct words and n-grams whose bucket is remembered across batches (memory ~16 bytes "
+                          "per bigram, ~100 per word; the cache restarts when it holds more)."},
     )
 
 
@@ -103,12 +111,17 @@ class HashedNgramFeaturizer:
                  hash_cache_size: int = 1_000_000) -> None:
         self.num_buckets, self.ngrams, self.hash_cache_size = int(num_buckets), int(ngrams), int(hash_cache_size)
         self.tokenize = simple_tokenizer(lowercase, "keep", WORDPUNCT_PATTERN if tokenizer is None else tokenizer)
-        self.memo: dict[str, int] = {}
+        self.pattern = WORDPUNCT_PATTERN if tokenizer is None else tokenizer if isinstance(tokenizer, str) else None
+        self.lowercase = lowercase
+        self.memo = NgramMemo(hash_cache_size)
 
     def coo(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """``(rows, buckets)`` of every n-gram of ``texts`` (see :func:`hashed_ngram_coo`)."""
-        return hashed_ngram_coo(list(map(self.tokenize, texts)), self.num_buckets, self.ngrams, self.memo,
-                                self.hash_cache_size)
+        """``(rows, buckets)`` of every n-gram of ``texts`` (see :func:`hashed_ngram_coo`); a regex tokenizer runs once
+        over the joined texts."""
+        flat = None if self.pattern is None else regex_tokens(texts, self.pattern, self.lowercase)
+        if flat is None:
+            return hashed_ngram_coo(list(map(self.tokenize, texts)), self.num_buckets, self.ngrams, self.memo)
+        return flat_ngram_coo(flat, None, self.num_buckets, self.ngrams, self.memo)
 
     def __call__(self, texts: list[str]) -> list[list[int]]:
         """Bucket ids of each text: its unigrams, then its bigrams, ... in order."""
@@ -153,6 +166,8 @@ class DSIRSelector(Selector):
         super().__init__(config, **kwargs)
         c = self.config
         check_positive(c.num_buckets, "num_buckets", integer=True)
+        if c.num_buckets >= 2**31:
+            raise ValueError(f"num_buckets={c.num_buckets} must be below 2**31.")
         check_positive(c.ngrams, "ngrams", integer=True)
         check_positive(c.smoothing, "smoothing", allow_zero=True)
         check_positive(c.floor, "floor", allow_zero=True)
@@ -189,7 +204,9 @@ class DSIRSelector(Selector):
 
     def shard_pass(self, texts: list[str]) -> tuple[DSIRStats, ShardFeatures]:
         rows, buckets = self.featurize.coo(texts)
-        features = ShardFeatures(len(texts), entries={"row": rows, "bucket": buckets}, tokens=len(buckets))
+        # int32 halves what a stream stores per n-gram (rows < shard size, buckets < num_buckets <= 2**31 - 1)
+        features = ShardFeatures(len(texts), entries={"row": rows.astype(np.int32), "bucket": buckets.astype(np.int32)},
+                                 tokens=len(buckets))
         return self.stats_from_features(features), features
 
     def stats_from_features(self, features: ShardFeatures) -> DSIRStats:

@@ -207,3 +207,20 @@ def test_bad_options(kwargs, error):
 def test_needs_a_target():
     with pytest.raises(ValueError, match="target"):
         hs.get_selector("dsir").score(POOL)
+
+
+@pytest.mark.parametrize("tokenizer", [None, r"[a-z]+", str.split])
+def test_bulk_tokenisation_equals_text_by_text(tokenizer):
+    from hf_select.selectors._text import hashed_ngram_coo
+
+    texts = ["", "Hello, World!", "a\x00b c", "   ", "x", "ΟΔΟΣ Σ, don't", "a b a b"] * 3
+    feat = HashedNgramFeaturizer(num_buckets=101, ngrams=2, tokenizer=tokenizer)
+    rows, buckets = feat.coo(texts)
+    ref_rows, ref_buckets = hashed_ngram_coo(list(map(feat.tokenize, texts)), 101, 2)
+    np.testing.assert_array_equal(rows, ref_rows)
+    np.testing.assert_array_equal(buckets, ref_buckets)
+    clean = [t for t in texts if "\x00" not in t]  # without the separator in a text, the bulk path runs
+    rows, buckets = feat.coo(clean)
+    ref_rows, ref_buckets = hashed_ngram_coo(list(map(feat.tokenize, clean)), 101, 2)
+    np.testing.assert_array_equal(rows, ref_rows)
+    np.testing.assert_array_equal(buckets, ref_buckets)
