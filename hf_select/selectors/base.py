@@ -231,7 +231,8 @@ class Selector:
 
         if self.requires_target:
             if target is None:
-                raise ValueError(f"Selector {self.name!r} needs target examples: pass target=<dataset or list of texts>.")
+                raise ValueError(f"Selector {self.name!r} needs target examples: pass target=<dataset or list of "
+                                 "texts>.")
             if _num_rows(target, "target") == 0:
                 raise ValueError("target is empty: give at least one target example.")
         if is_stream(dataset):

@@ -64,7 +64,8 @@ class StreamConfig:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"StreamConfig.{name} must be a positive int, got {value!r}.")
         if self.cache_dir is not None and not isinstance(self.cache_dir, (str, os.PathLike)):
-            raise TypeError(f"StreamConfig.cache_dir must be a folder path or None, got {type(self.cache_dir).__name__}.")
+            raise TypeError("StreamConfig.cache_dir must be a folder path or None, got "
+                            f"{type(self.cache_dir).__name__}.")
 
     def cache_root(self) -> str:
         """The cache folder (``cache_dir`` or the default)."""

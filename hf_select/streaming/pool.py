@@ -33,7 +33,8 @@ def open_pool(dataset: Any, streaming: bool | None, config: Any = None) -> tuple
             return StreamSource(iterable=ds.to_iterable_dataset(), description="in-memory Dataset, streamed"), None
         return None, dataset
     source = StreamSource.open(dataset)
-    if streaming or (streaming is None and (source.iterable is not None or source.num_bytes > config.auto_stream_bytes)):
+    big = source.iterable is not None or source.num_bytes > config.auto_stream_bytes
+    if streaming or (streaming is None and big):
         return source, None
     return None, load_in_memory(source)
 

@@ -19,7 +19,6 @@ from datatrove.pipeline.readers import JsonlReader, ParquetReader  # noqa: E402
 from datatrove.pipeline.writers import JsonlWriter  # noqa: E402
 
 from hf_select.streaming.datatrove_steps import (  # noqa: E402
-    SCORE_KEY,
     SelectionFilterStep,
     SelectionScoreStep,
     SelectionStatsStep,

@@ -157,7 +157,8 @@ def test_empty_stream_and_unstreamable_selectors_are_clear(stream_config):
     def nothing():
         yield from ()
 
-    empty = datasets.IterableDataset.from_generator(nothing, features=datasets.Features({"text": datasets.Value("string")}))
+    features = datasets.Features({"text": datasets.Value("string")})
+    empty = datasets.IterableDataset.from_generator(nothing, features=features)
     with pytest.raises(StreamError, match="no rows"):
         score_stream(hs.get_selector("random"), empty, config=stream_config)
     stream = datasets.Dataset.from_dict({"text": ["a", "b"]}).to_iterable_dataset()
