@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import importlib
@@ -146,6 +147,7 @@ class Selector:
             if value != "auto" and value not in VIEWS:
                 raise ValueError(f"{name}={value!r} is not known; use 'auto' or one of {VIEWS}.")
         self.config = config
+        self.session: dict[Any, Any] | None = None  # see shard_session()
         self.last_cost: SelectionCost | None = None
         self._cost: SelectionCost | None = None
 
@@ -205,6 +207,20 @@ class Selector:
     def score_features(self, features: ShardFeatures) -> np.ndarray:
         """Scores of one shard's rows from its features (after :meth:`fit`)."""
         raise NotImplementedError(f"{type(self).__name__} does not stream with pool statistics.")
+
+    @contextlib.contextmanager
+    def shard_session(self):
+        """While a stream is scored shard by shard: :attr:`session` is a dict where the selector keeps what every
+        shard reuses (e.g. a target-tuned model); it is dropped at the end. Outside a session it is ``None``."""
+        self.session = {}
+        try:
+            yield self.session
+        finally:
+            self.session = None
+
+    def stream_mode(self) -> str | None:
+        """:attr:`streaming` for this instance (a selector may refuse streams under some options)."""
+        return self.streaming
 
     @property
     def draws_in_row_order(self) -> bool:

@@ -82,6 +82,11 @@ class ModelScoringSelector(Selector):
     config_class = ModelScoringConfig
     default_view = "full"
     uses_causal_lm = True
+    streaming = "rows"  # hf_select.streaming scores a stream shard by shard (the target-tuned model is reused)
+
+    def stream_mode(self) -> str | None:
+        # on_empty='lowest'/'highest' fills unscored rows from the whole pool's min / max: not row-local
+        return "rows" if self.config.on_empty == "error" else None
 
     def __init__(self, config: Any = None, **kwargs: Any) -> None:
         super().__init__(config, **kwargs)
@@ -161,6 +166,10 @@ class ModelScoringSelector(Selector):
         recipe = LoraFinetuneConfig(epochs=epochs, learning_rate=learning_rate, lora_r=lora_r, lora_alpha=2 * lora_r,
                                     dtype=c.dtype, lm_head_chunk=c.lm_head_chunk, seed=c.seed)
         items = self.items(target, tokenizer, pairs=completion_only)
+        memo_key = ("finetuned", _fingerprint(items), repr(recipe.to_dict()), completion_only)
+        if self.session is not None and memo_key in self.session:  # the shards of a stream: tune once
+            self.cost.add_stage("finetune_target", reused=True)
+            return self.session[memo_key]
         max_length = c.max_length if c.max_length is not None else default_max_length(model, tokenizer)
         examples = tokenize_examples(items, tokenizer, max_length=max_length, completion_only=completion_only)
         with self.cost.stage("finetune_target") as record:
@@ -169,7 +178,10 @@ class ModelScoringSelector(Selector):
             record.flops = lora_train_flops(model.config, info["example_tokens"], lora_params=info["lora_params"])
             record.detail.update(steps=info["steps"], losses=info["losses"], lora_params=info["lora_params"],
                                  recipe=recipe.to_dict())
-        return tuned, {"recipe": recipe.to_dict(), "target": _fingerprint(items)}
+        out = (tuned, {"recipe": recipe.to_dict(), "target": _fingerprint(items)})
+        if self.session is not None:
+            self.session[memo_key] = out
+        return out
 
     def finish(self, values: np.ndarray, valid: np.ndarray) -> np.ndarray:
         """Apply ``on_empty`` to rows where ``valid`` is False."""

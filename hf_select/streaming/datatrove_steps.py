@@ -75,7 +75,7 @@ class _SelectorStep(PipelineStep):
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}.")
         probe = get_selector(selector, show_progress=False, **selector_kwargs)  # validates the options now
-        if probe.streaming not in ("rows", "pool"):
+        if probe.stream_mode() not in ("rows", "pool"):
             raise TypeError(f"Selector {selector!r} needs the whole pool in memory; it has no datatrove step.")
         if probe.draws_in_row_order:
             raise ValueError(f"Selector {selector!r} with these options adds a last step in stream order (seeded "

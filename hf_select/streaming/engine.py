@@ -74,7 +74,7 @@ def stream_fingerprint(shards: list[tuple[int, int, str]]) -> str:
 
 def check_streamable(selector: Selector) -> str:
     """The selector's streaming mode, or a clear error for selectors that need the whole pool in memory."""
-    mode = getattr(selector, "streaming", None)
+    mode = selector.stream_mode()
     if mode not in STREAM_MODES:
         from ..selectors.base import get_selector_class, list_selectors
 
@@ -270,7 +270,7 @@ class _RowsRun(_Run):
     def execute(self) -> tuple[list[tuple[int, int, str]], int]:
         shards: list[tuple[int, int, str]] = []
         sel = self.selector
-        with self.cost.stage("score_shards") as stage:
+        with self.cost.stage("score_shards") as stage, sel.shard_session():
             for shard in self.read(f"{sel.name}: scoring"):
                 cached = self.store.load_scores(shard.index, shard.fingerprint, shard.num_rows) \
                     if self.config.resume else None

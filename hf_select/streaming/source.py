@@ -65,11 +65,13 @@ def is_stream(data: Any) -> bool:
 
 
 def table_fingerprint(table: Any) -> str:
-    """SHA-256 (hex, 16 chars) of an Arrow table's content: column names, types and rows (the IPC stream format,
-    without the schema's key-value metadata, which a re-export may change)."""
+    """SHA-256 (hex, 16 chars) of an Arrow table's content: column names, types and rows (the IPC stream format of
+    one chunk, without the schema's key-value metadata, which a re-export may change)."""
     import pyarrow as pa
 
     table = table.replace_schema_metadata(None)
+    # Fresh contiguous columns (the IPC bytes of a slice keep its parent's offsets): same rows, same hash.
+    table = pa.concat_tables([table, table.slice(0, 0)]).combine_chunks()
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)

@@ -106,3 +106,12 @@ def test_missing_inputs_are_clear(tmp_path):
     datasets.Dataset.from_dict({"text": ["x"]}).to_parquet(str(tmp_path / "a.parquet"))
     with pytest.raises(ValueError, match="shard_size must be a positive int"):
         next(StreamSource.open([str(tmp_path / "a.parquet")]).shards(0))
+
+
+def test_the_same_rows_hash_the_same_however_they_are_split(small_pool, tmp_path):
+    pool = small_pool.select(range(120))
+    prints = []
+    for data in (pool.to_iterable_dataset(), pool.to_iterable_dataset(num_shards=5),
+                 write_parquet_shards(pool, tmp_path / "a", [7, 100, 13])):
+        prints.append([s.fingerprint for s in StreamSource.open(data).shards(50)])
+    assert prints[0] == prints[1] == prints[2]
