@@ -58,7 +58,7 @@ def test_save_load_round_trip(tmp_path):
     ds = datasets.Dataset.from_dict({"text": POOL})
     res = hs.select(ds, "length", k=5)
     path = res.save(tmp_path / "sel")
-    assert sorted(os.listdir(path)) == ["indices.parquet", "scores.parquet", "selection.json"]
+    assert sorted(os.listdir(path)) == [".hf_select", "indices.parquet", "scores.parquet", "selection.json"]
     meta = json.loads((tmp_path / "sel" / "selection.json").read_text())
     assert meta["schema_version"] == 1 and meta["provenance"]["dataset_fingerprint"] == ds._fingerprint
     back = hs.SelectionResult.load(path)

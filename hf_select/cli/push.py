@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from ..hub._common import HubPushError
     from ..hub.card import CardConfig
     from ..hub.push import push_selection
-    from ..selection import SelectionResult
+    from ..result import SelectionResult
 
     folder = args.selection
     if not os.path.isdir(folder):
