@@ -25,6 +25,7 @@ import numpy as np
 from .config import SelectionConfig
 from .cost.record import SelectionCost
 from .data.io import as_dataset
+from .data.mapping import map_columns
 from .result import SCHEMA_VERSION, SCORE_COLUMN, SelectionResult
 from .selectors.base import get_selector, get_selector_class
 from .strategies import apply_strategy
@@ -80,6 +81,8 @@ def select(
     train_epochs: float | None = None,
     train_lora_params: int | None = None,
     filters: list[Any] | None = None,
+    columns: dict[str, str] | None = None,
+    target_columns: dict[str, str] | None = None,
     config: SelectionConfig | None = None,
     **selector_kwargs: Any,
 ) -> SelectionResult:
@@ -97,12 +100,15 @@ def select(
         train_epochs: epochs the budget pays for.
         train_lora_params: trainable LoRA parameters when that training is LoRA (priced on a frozen base).
         filters: ``hf_select.filters`` objects applied before scoring (dropped rows get score ``-inf``).
+        columns / target_columns: rename columns of the pool / target to TRL names before reading them, e.g.
+            ``{"question": "prompt", "answer": "completion"}`` (the result keeps the pool's own columns).
         config: a :class:`SelectionConfig` holding all of the above; explicit arguments override its fields.
         **selector_kwargs: options of the selector's config (e.g. ``aggregate="max"`` for bm25).
     """
     overrides = {"selector": selector, "target": target, "k": k, "fraction": fraction, "budget_flops": budget_flops,
                  "strategy": strategy, "strategy_kwargs": strategy_kwargs, "seed": seed, "train_model": train_model,
-                 "train_epochs": train_epochs, "train_lora_params": train_lora_params, "filters": filters}
+                 "train_epochs": train_epochs, "train_lora_params": train_lora_params, "filters": filters,
+                 "columns": columns, "target_columns": target_columns}
     fields = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)} if config is not None else {}
     if config is not None and any(overrides[n] is not None for n in ("k", "fraction", "budget_flops")):
         fields.update(k=None, fraction=None, budget_flops=None)  # an explicit size replaces the config's size
@@ -113,7 +119,8 @@ def select(
     cfg = SelectionConfig(**fields)
 
     pool = as_dataset(dataset, "dataset")
-    target_ds = as_dataset(cfg.target, "target") if cfg.target is not None else None
+    read = map_columns(pool, cfg.columns, "columns")  # what selectors and filters read; the result keeps `pool`
+    target_ds = as_dataset(cfg.target, "target", columns=cfg.target_columns) if cfg.target is not None else None
     size_name, size_value = cfg.size_spec()
     if size_name == "budget_flops" and cfg.train_model is None:
         raise ValueError("budget_flops needs train_model=<parameter count | config | local path> to price training.")
@@ -132,11 +139,11 @@ def select(
 
     kept = np.arange(pool.num_rows, dtype=np.int64)
     drops: dict[str, int] = {}
-    scored = pool
+    scored = read
     if cfg.filters:
         from .data.filters import apply_filters
 
-        scored, kept, drops = apply_filters(pool, cfg.filters)
+        scored, kept, drops = apply_filters(read, cfg.filters)
         kept = np.asarray(kept, dtype=np.int64)
         if len(kept) == 0:
             raise ValueError(f"Every row was removed by the filters (drops by reason: {drops}); loosen them.")
@@ -151,7 +158,7 @@ def select(
         # Price the exact rows the strategy would take, in its priority order, and keep the longest affordable prefix.
         order = apply_strategy(scores, None if cfg.strategy == "threshold" else n, cfg.strategy, seed=cfg.seed,
                                **cfg.strategy_kwargs)
-        indices = order[:_k_from_budget(cfg, pool, cost, order)]
+        indices = order[:_k_from_budget(cfg, read, cost, order)]
     else:
         if size_name == "k":
             k_final = size_value
@@ -175,6 +182,7 @@ def select(
         "seed": cfg.seed,
         "filters": [getattr(f, "name", type(f).__name__) for f in cfg.filters],
         "filter_drops": drops,
+        "columns": dict(cfg.columns or {}),
         "target": _describe_target(target_ds),
     }
     cost.notes.setdefault("num_selected", int(len(indices)))

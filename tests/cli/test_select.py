@@ -41,7 +41,7 @@ def test_select_with_plugin_selector_writes_outputs(files, tmp_path, monkeypatch
     code = main(["select", "--dataset", str(pool), "--target", str(target), "--selector", "plugin_cats",
                  "--plugin", "my_plugin", "--k", "10", "--output", str(out)])
     assert code == 0
-    assert sorted(os.listdir(out)) == ["cost.json", "selection", "subset.parquet"]
+    assert sorted(os.listdir(out)) == [".hf_select", "cost.json", "selection", "subset.parquet"]
     res = SelectionResult.load(out / "selection")
     assert all(i % 4 == 0 for i in res.indices)
     assert "selected 10 of 40 rows" in capsys.readouterr().out
