@@ -1,7 +1,10 @@
 """What the Space's buttons do: load the pool and target, plan, select, render the cost card, push.
 
 Only hf_select's public API is used (``hf_select``, ``hf_select.cost``, ``hf_select.data``, ``hf_select.hub``). Every
-handler returns messages for errors (``**Error:** ...``), never a traceback; the push token is never logged or echoed.
+handler returns messages for errors (``**Error:** ...``), never a traceback. The Space is a server other people use: a
+Hub dataset id must be a valid ``namespace/name`` repo id and is only ever read from the Hub (never as a path on this
+machine); uploads and pasted text have size limits; the push token is checked for its characters and never logged,
+returned or shown, in any form.
 
 Example:
     >>> from space_handlers import budget_in_flops
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
@@ -31,21 +35,30 @@ TARGET_SOURCES = ("Embedded target task", "Paste examples", "Upload a file")
 LIVE_SELECTORS = ("bm25", "embedding", "dsir", "random")  # cheap enough to run on the Space's CPU
 PLAN_METHODS = ("random", "bm25", "embedding", "dsir", "perplexity", "less")
 BUDGET_UNITS = ("FLOPs", "GPU-hours")
-BM25_TOKENS = ("words (split at punctuation)", "paper (delete punctuation)")
+# Labels of the BM25 selector's `punctuation` modes; the Space's default is the library's (BM25Config).
+BM25_TOKEN_LABELS = {"delete": "delete punctuation (the paper's)", "space": "split at punctuation (keeps dotted names)",
+                     "keep": "keep punctuation"}
 UPLOAD_TYPES = (".jsonl", ".parquet", ".csv")
 PREVIEW_REPO_ID = "your-user/your-selection"
 _USER_ERRORS = (ValueError, TypeError, FileNotFoundError, ImportError, KeyError)
+_TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_\-]{8,512}")  # what Hugging Face access tokens are made of
+_SPLIT_PATTERN = re.compile(r"[A-Za-z0-9_\-.]{1,64}")
 
 
 @dataclass
 class SpaceConfig:
     """Limits and defaults of the Space.
 
-    Env overrides: ``HF_SELECT_SPACE_MAX_ROWS`` (pool row cap), ``HF_SELECT_SPACE_MAX_UPLOAD_MB`` (upload limit).
+    Env overrides: ``HF_SELECT_SPACE_MAX_ROWS`` (pool row cap), ``HF_SELECT_SPACE_MAX_UPLOAD_MB`` (upload limit),
+    ``HF_SELECT_SPACE_MAX_PASTE_CHARS`` (pasted text limit).
     """
 
     max_pool_rows: int = field(default=10_000, metadata={"help": "Row cap of every pool (embedded, uploaded, Hub)."})
-    max_upload_mb: float = field(default=50.0, metadata={"help": "Largest accepted pool / target upload, in MB."})
+    max_upload_mb: float = field(default=50.0, metadata={"help": "Largest accepted pool / target upload, in MB "
+                                                                  "(gradio refuses larger ones before storing them)."})
+    max_paste_chars: int = field(default=100_000, metadata={"help": "Largest pasted target text, in characters."})
+    cache_sweep_seconds: int = field(default=600, metadata={"help": "How often uploaded files are swept away."})
+    cache_max_age_seconds: int = field(default=3600, metadata={"help": "Age at which an uploaded file is deleted."})
     default_fraction: float = field(default=0.1, metadata={"help": "Initial fraction of the pool Select keeps."})
     top_rows: int = field(default=10, metadata={"help": "Top rows shown per selector."})
     preview_chars: int = field(default=200, metadata={"help": "Characters of each row shown in the table."})
@@ -68,7 +81,8 @@ class SpaceConfig:
     @classmethod
     def from_env(cls, **overrides: Any) -> "SpaceConfig":
         env = {"max_pool_rows": ("HF_SELECT_SPACE_MAX_ROWS", int),
-               "max_upload_mb": ("HF_SELECT_SPACE_MAX_UPLOAD_MB", float)}
+               "max_upload_mb": ("HF_SELECT_SPACE_MAX_UPLOAD_MB", float),
+               "max_paste_chars": ("HF_SELECT_SPACE_MAX_PASTE_CHARS", int)}
         values = {name: cast(os.environ[var]) for name, (var, cast) in env.items() if os.environ.get(var)}
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
@@ -111,16 +125,38 @@ def load_pool(source: str, max_rows: Any, upload: Any, hub_id: str, hub_split: s
 
         return _cap(as_dataset(_check_upload(upload, "Pool upload", cfg), "pool"), rows)
     if source == POOL_SOURCES[2]:
-        if not (hub_id or "").strip():
-            raise ValueError("Hub dataset: enter a dataset id such as 'org/name'.")
+        repo_id, split = hub_dataset_id(hub_id), hub_split_name(hub_split)
         if _offline():
             raise ValueError("Hub datasets need network access, but this Space runs offline (HF_HUB_OFFLINE=1). "
                              "Use the embedded pool or upload a file.")
         import datasets
 
-        stream = datasets.load_dataset(hub_id.strip(), split=(hub_split or "train").strip(), streaming=True)
-        return datasets.Dataset.from_list(list(stream.take(rows)))
+        try:  # hf://datasets/ makes datasets read the Hub only, never a folder of this machine
+            stream = datasets.load_dataset(f"hf://datasets/{repo_id}", split=split, streaming=True)
+            return datasets.Dataset.from_list(list(stream.take(rows)))
+        except Exception as exc:
+            raise ValueError(f"Could not read the Hub dataset {repo_id!r} (split {split!r}): {type(exc).__name__}. "
+                             "Check the id and the split; private datasets cannot be read here.") from None
     raise ValueError(f"Pool source {source!r} is not one of {POOL_SOURCES}.")
+
+
+def hub_dataset_id(text: Any) -> str:
+    """A Hub dataset id typed by a user: ``namespace/name`` and a valid repo id (never read as a local path)."""
+    repo_id = (text or "").strip() if isinstance(text, str) or text is None else ""
+    if not repo_id:
+        raise ValueError("Hub dataset: enter a dataset id such as 'org/name'.")
+    from hf_select.hub import check_repo_id
+
+    if repo_id.count("/") != 1 or repo_id.startswith("buckets/"):
+        raise ValueError("Hub dataset id must look like 'org/name' (letters, digits, '-', '_', '.').")
+    return check_repo_id(repo_id, "Hub dataset id")
+
+
+def hub_split_name(text: Any) -> str:
+    split = (text or "train").strip() if isinstance(text, str) or text is None else ""
+    if not _SPLIT_PATTERN.fullmatch(split):
+        raise ValueError("Split must be a split name such as 'train' (letters, digits, '-', '_', '.').")
+    return split
 
 
 def load_target(source: str, text: str, upload: Any, cfg: SpaceConfig) -> Any:
@@ -130,6 +166,9 @@ def load_target(source: str, text: str, upload: Any, cfg: SpaceConfig) -> Any:
 
         return load_builtin_target("validation")
     if source == TARGET_SOURCES[1]:
+        if len(text or "") > cfg.max_paste_chars:
+            raise ValueError(f"The pasted target examples are {len(text):,} characters; this Space accepts up to "
+                             f"{cfg.max_paste_chars:,}. Upload a file instead, or run `hf-select select` locally.")
         lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
         if not lines:
             raise ValueError("Target examples are empty: paste one example per line, upload a file, or choose "
@@ -263,15 +302,31 @@ def card_preview(result: Any, repo_id: str = "", mode: str = "subset") -> str:
            f"{yaml.safe_dump(meta, sort_keys=False, width=120).strip()}\n```\n</details>\n"
 
 
-def selector_options(name: str, bm25_tokens: str) -> dict[str, Any]:
-    """Options passed to ``hs.select`` for a live selector."""
-    if name == "bm25" and bm25_tokens == BM25_TOKENS[0]:
-        return {"punctuation": "space"}  # dotted names (numpy.ma.round) stay words instead of 'numpymaround'
-    return {}
+def bm25_token_choices() -> tuple[list[tuple[str, str]], str]:
+    """``([(label, punctuation mode), ...], the library's default mode)`` for the BM25 tokens radio."""
+    import dataclasses
+
+    from hf_select.selectors.base import get_selector_class
+
+    config = get_selector_class("bm25").config_class
+    default = next(f.default for f in dataclasses.fields(config) if f.name == "punctuation")
+    from hf_select.selectors.bm25 import PUNCTUATION_MODES
+
+    return [(BM25_TOKEN_LABELS.get(m, m), m) for m in PUNCTUATION_MODES], default
+
+
+def selector_options(name: str, bm25_tokens: str | None) -> dict[str, Any]:
+    """Options passed to ``hs.select`` for a live selector: none unless the user picked a non-default one."""
+    if name != "bm25" or not bm25_tokens:
+        return {}
+    choices, default = bm25_token_choices()
+    if bm25_tokens not in {mode for _, mode in choices}:
+        raise ValueError(f"BM25 tokens must be one of {[mode for _, mode in choices]}, got {bm25_tokens!r}.")
+    return {} if bm25_tokens == default else {"punctuation": bm25_tokens}
 
 
 def run_select(pool_source, max_rows, pool_file, hub_id, hub_split, target_source, target_text, target_file, methods,
-               bm25_tokens, fraction, seed, *, cfg: SpaceConfig, progress=gr.Progress()):
+               bm25_tokens, fraction, seed, *, cfg: SpaceConfig, progress=gr.Progress(track_tqdm=True)):
     """Select handler: (status, top rows, domain mix, card preview, push choice, summary, state)."""
     try:
         live = [m for m in LIVE_SELECTORS if m in (methods or [])]
@@ -343,7 +398,7 @@ def show_card(results: Any, choice: str, repo_id: str = "", mode: str = "subset"
 # ---------------------------------------------------------------------------------------------------------------- push
 def run_push(results: Any, choice: str, repo_id: str, token: str, private: bool, mode: str):
     """Push handler: (status, cleared token). The token is never logged, returned or shown in a message."""
-    token = (token or "").strip()
+    token = (token or "").strip() if isinstance(token, str) else ""
     try:
         if not results:
             raise ValueError("Nothing to push yet: run Select first.")
@@ -354,6 +409,10 @@ def run_push(results: Any, choice: str, repo_id: str, token: str, private: bool,
             raise ValueError("Enter the dataset repo id to push to, e.g. 'user/my-selection'.")
         if not token:
             raise ValueError("Enter a Hugging Face write token to push.")
+        if not _TOKEN_PATTERN.fullmatch(token):
+            token = ""  # nothing of it may reach a message
+            raise ValueError("That is not a Hugging Face access token (letters, digits, '_' and '-' only, as copied "
+                             "from huggingface.co/settings/tokens); paste it again.")
         pushed = results[choice].push_to_hub(repo_id, token=token, private=bool(private), mode=mode)
         what = "already up to date" if pushed.commits_created == 0 else f"{pushed.commits_created} commit(s)"
         return f"Pushed the **{choice}** selection ({mode}) to [{pushed.repo_id}]({pushed.url}): {what}.", ""

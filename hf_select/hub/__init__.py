@@ -6,7 +6,7 @@ needed then).
 Example:
     >>> import hf_select.hub as hub
     >>> sorted(hub.__all__)
-    ['CardConfig', 'HubPushError', 'PushResult', 'load_selection', 'push_selection', 'render_cost_card']
+    ['CardConfig', 'HubPushError', 'PushResult', 'check_repo_id', 'load_selection', 'push_selection', 'render_cost_card']
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ _EXPORTS = {
     "render_cost_card": ".card",
     "CardConfig": ".card",
     "HubPushError": "._common",
+    "check_repo_id": "._common",
 }
 __all__ = list(_EXPORTS)
 
