@@ -15,7 +15,7 @@ Example:
     >>> SelectionResult(indices=[2, 2], scores=[0.5, 0.1, 0.9], cost=SelectionCost()).validate()
     Traceback (most recent call last):
     ...
-    hf_select.result.SelectionError: the selection lists row 2 twice ...
+    hf_select.result.SelectionError: the selection lists row 2 twice (1 duplicated row(s)); re-run the selection.
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ class SelectionResult:
                                  f"to {n - 1}); it was edited or belongs to another pool. Re-run the selection.")
         uniq, counts = np.unique(self.indices, return_counts=True)
         if (counts > 1).any():
-            raise SelectionError(f"{where}: the selection lists row {int(uniq[counts > 1][0])} twice "
+            raise SelectionError(f"{where} lists row {int(uniq[counts > 1][0])} twice "
                                  f"({int((counts > 1).sum())} duplicated row(s)); re-run the selection.")
         asked_k = self.config.get("k") if self.config.get("strategy") != "threshold" else None  # threshold: <= k
         for name, want in (("k recorded with it", expected_k), ("config k", asked_k)):

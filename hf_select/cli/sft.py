@@ -125,7 +125,6 @@ def selection_config(args: SelectionArguments, *, tokenizer: Any = None, model_c
 
 def train(training_args: Any, model_args: Any, sel_args: SelectionArguments, data_args: DataArguments) -> Any:
     """Build the model, tokenizer, data and :class:`SelectiveSFTTrainer`; train; save model, selection, cost."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import get_peft_config
 

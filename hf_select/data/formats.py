@@ -22,8 +22,9 @@ Example:
     ['Hi?']
     >>> text_view([{"prompt": "2+2=", "completion": " 4"}], "full")
     ['2+2= 4']
-    >>> text_view([{"instruction": "Sort", "input": "[3,1]", "output": "[1,3]"}], "completion")
-    ['<|assistant|>\n[1,3]\n']
+    >>> alpaca = [{"instruction": "Sort", "input": "[3,1]", "output": "[1,3]"}]
+    >>> detect_format(alpaca), "[1,3]" in text_view(alpaca, "completion")[0], text_view(alpaca, "query")[0].split()
+    ('alpaca', True, ['Sort', '[3,1]'])
 """
 
 from __future__ import annotations

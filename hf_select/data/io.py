@@ -73,9 +73,14 @@ def _locate_json_error(path: str) -> str | None:
     return None
 
 
+def _blank(path: str) -> bool:
+    with open(path, "rb") as f:
+        return not f.read(1 << 20).strip()
+
+
 def _describe_failure(path: str, kind: str, err: BaseException) -> str:
     cause = err.__cause__ or err.__context__ or err
-    if isinstance(err, StopIteration) or type(cause).__name__ == "EmptyDataError" or os.path.getsize(path) == 0:
+    if isinstance(err, StopIteration) or type(cause).__name__ == "EmptyDataError" or _blank(path):
         return f"{path!r} is empty: give at least one example."
     if kind == "json":
         where = _locate_json_error(path)
@@ -109,10 +114,10 @@ def load_file(path: str | os.PathLike, argument: str = "dataset"):
     try:
         with _quiet_datasets_logs():
             return datasets.load_dataset(FILE_TYPES[ext], data_files=path, split="train")
-    except (StopIteration, datasets.exceptions.DatasetGenerationError) as err:
-        raise DataFileError(f"{argument}: {_describe_failure(path, FILE_TYPES[ext], err)}") from None
     except UnicodeDecodeError:
         raise DataFileError(f"{argument}: {path!r} is not UTF-8 text; save it as UTF-8.") from None
+    except (StopIteration, ValueError, datasets.exceptions.DatasetGenerationError) as err:  # ArrowInvalid is a ValueError
+        raise DataFileError(f"{argument}: {_describe_failure(path, FILE_TYPES[ext], err)}") from None
 
 
 def _is_hub_id(text: str) -> bool:
