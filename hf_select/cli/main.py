@@ -89,13 +89,16 @@ def describe(err: BaseException) -> tuple[str, int]:
     """``(one-line message naming the problem and the fix, exit code)`` for any exception of a subcommand."""
     from ..atomic import OutputExistsError
 
+    if type(err).__module__.split(".")[0] == "yaml":  # a malformed YAML config
+        return f"malformed YAML: {one_line(err)}; fix that file.", 2
+    text = one_line(err)
+    advice = _OS_ADVICE.get(err.errno or -1) if isinstance(err, OSError) and not isinstance(err, OutputExistsError) \
+        else None
+    if advice and advice not in text.lower():
+        text = f"{text}: {advice}."
     if isinstance(err, OutputExistsError) or (isinstance(err, USAGE_ERRORS) and not _is_system_error(err)):
-        return one_line(err), 2
+        return text, 2
     if isinstance(err, OSError):
-        advice = _OS_ADVICE.get(err.errno or -1)
-        text = one_line(err)
-        if advice and advice not in text.lower():
-            text = f"{text}: {advice}."
         return text, 1
     if isinstance(err, MemoryError):
         return "out of memory: select on a smaller pool (or a subsample), or use a smaller model / batch size.", 1

@@ -155,6 +155,16 @@ def load_hub_dataset(repo_id: str, argument: str = "dataset", split: str = HUB_S
         raise DataFileError(f"{argument} {repo_id!r}: {_first_line(err)}") from None
 
 
+def _from_python(build: Any, data: Any, argument: str):
+    import pyarrow as pa
+
+    try:
+        return build(data)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as err:
+        raise TypeError(f"{argument}: the rows do not hold one type per column ({_first_line(err)}); give every row "
+                        "the same columns with the same types (text as strings).") from None
+
+
 def as_dataset(data: Any, argument: str = "dataset", *, columns: dict[str, str] | None = None):
     """A ``datasets.Dataset`` from a Dataset, a list of row dicts, a list of strings, a dict of columns, a path or a
     Hub dataset id; ``columns`` renames columns to TRL names first (see :func:`hf_select.data.mapping.map_columns`).
@@ -183,14 +193,14 @@ def as_dataset(data: Any, argument: str = "dataset", *, columns: dict[str, str] 
         else:
             ds = load_file(text, argument)
     elif isinstance(data, dict):
-        ds = datasets.Dataset.from_dict(data)
+        ds = _from_python(datasets.Dataset.from_dict, data, argument)
     elif isinstance(data, (list, tuple)):
         if len(data) == 0:
             raise ValueError(f"{argument} is empty: give at least one example.")
         if all(isinstance(x, str) for x in data):
             ds = datasets.Dataset.from_dict({"text": list(data)})
         elif all(isinstance(x, dict) for x in data):
-            ds = datasets.Dataset.from_list(list(data))
+            ds = _from_python(datasets.Dataset.from_list, list(data), argument)
         else:
             raise TypeError(f"{argument}: a list must hold only strings or only row dicts.")
     else:

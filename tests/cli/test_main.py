@@ -115,7 +115,7 @@ cli_select.write_outputs = slow
     (FileNotFoundError("no file at 'x'"), 2, "no file"),
     (PermissionError(errno.EACCES, "Permission denied", "/root/x"), 1, "check the permissions"),
     (OSError(errno.ENOSPC, "No space left on device"), 1, "free some space"),
-    (IsADirectoryError(errno.EISDIR, "Is a directory", "plan_out"), 2, "Is a directory"),
+    (IsADirectoryError(errno.EISDIR, "Is a directory", "plan_out"), 2, "it is a folder; give a file path"),
     (MemoryError(), 1, "out of memory"),
     (RuntimeError("x" * 2000), 1, "unexpected RuntimeError"),
 ])
@@ -126,3 +126,13 @@ def test_describe_turns_every_exception_into_one_line(err, code, text):
 
 def test_one_line_keeps_key_error_text():
     assert one_line(KeyError("column 'x' missing")) == "column 'x' missing"
+
+
+def test_malformed_yaml_config_is_a_usage_error():
+    import yaml
+
+    try:
+        yaml.safe_load("a: [unclosed\n")
+    except yaml.YAMLError as err:
+        message, code = describe(err)
+    assert code == 2 and message.startswith("malformed YAML") and "line" in message

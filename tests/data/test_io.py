@@ -62,3 +62,10 @@ def run_cli_in_process(capsys, monkeypatch):
         return code, capsys.readouterr().err
 
     return run
+
+
+def test_rows_of_mixed_types_are_one_clear_error():
+    with pytest.raises(TypeError, match="do not hold one type per column"):
+        as_dataset([{"text": "a"}, {"text": 3}], "dataset")
+    with pytest.raises(TypeError, match="do not hold one type per column"):
+        as_dataset({"text": ["a", 3]}, "dataset")
