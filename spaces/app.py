@@ -162,8 +162,9 @@ def build_demo(max_pool_rows: int | None = None, config: SpaceConfig | None = No
         unit.change(lambda u: f"{cfg.budget_gpu_hours if u == BUDGET_UNITS[1] else cfg.budget_flops:g}", unit, budget,
                     api_visibility="private")
         plan_btn.click(lambda: gr.Tabs(selected="plan"), None, tabs, api_visibility="private")
-        plan_btn.click(with_config(run_plan, cfg), pool_inputs + [methods, unit, budget, gpu, mfu, n_gpus, train_params, selector_params,
-                                             pool_tokens], [plan_plot, plan_md, plan_table], api_name="plan")
+        plan_inputs = [methods, unit, budget, gpu, mfu, n_gpus, train_params, selector_params, pool_tokens]
+        plan_btn.click(with_config(run_plan, cfg), pool_inputs + plan_inputs, [plan_plot, plan_md, plan_table],
+                       api_name="plan")
         select_btn.click(lambda: gr.Tabs(selected="selection"), None, tabs, api_visibility="private")
         select_inputs = [target_source, target_text, target_file, methods, bm25_tokens, fraction, seed]
         select_btn.click(with_config(run_select, cfg), pool_inputs + select_inputs,

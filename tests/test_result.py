@@ -1,4 +1,4 @@
-"""SelectionResult (hf_select/result.py): saving never deletes a user's files; results are validated at every boundary."""
+"""SelectionResult (hf_select/result.py): saving never deletes a user's files; validated at every boundary."""
 
 import json
 import os

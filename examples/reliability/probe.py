@@ -175,7 +175,7 @@ def run_case(case: Case, root: Path, env: Env, index: int) -> tuple[str, Outcome
     outcome = case.run(folder, env)
     after = snapshot(folder, case.keep)
     problem = case.check(folder, outcome) if (case.check and outcome.code == 0) else None
-    leftovers = [p.name for p in folder.rglob(".*hf_select-tmp-*")] + [p.name for p in folder.rglob(".*hf_select-old-*")]
+    leftovers = [p.name for tag in ("tmp", "old") for p in folder.rglob(f".*hf_select-{tag}-*")]
     if leftovers and not outcome.traceback:
         problem = problem or f"temporary files left: {leftovers}"
         if case.expect_error:
@@ -204,9 +204,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the probe never reaches the network
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from cases import all_cases, make_template
-
     import datasets
+    from cases import all_cases, make_template
 
     datasets.disable_progress_bars()
     datasets.config.HF_HUB_OFFLINE = True  # also when datasets was imported before this script ran

@@ -52,7 +52,7 @@ def add_output_args(parser: argparse.ArgumentParser, help: str, default: str | N
 
 
 def check_output(args: argparse.Namespace) -> str:
-    """Refuse, before any work, an ``--output`` that hf_select may not write (see :func:`hf_select.atomic.check_output_dir`)."""
+    """Refuse, before any work, an ``--output`` hf_select may not write (:func:`hf_select.atomic.check_output_dir`)."""
     from ..atomic import check_output_dir
 
     return check_output_dir(args.output, overwrite=args.overwrite, argument=OUTPUT_FLAG, overwrite_flag=OVERWRITE_FLAG)

@@ -116,7 +116,7 @@ def load_file(path: str | os.PathLike, argument: str = "dataset"):
             return datasets.load_dataset(FILE_TYPES[ext], data_files=path, split="train")
     except UnicodeDecodeError:
         raise DataFileError(f"{argument}: {path!r} is not UTF-8 text; save it as UTF-8.") from None
-    except (StopIteration, ValueError, datasets.exceptions.DatasetGenerationError) as err:  # ArrowInvalid is a ValueError
+    except (StopIteration, ValueError, datasets.exceptions.DatasetGenerationError) as err:  # ArrowInvalid: ValueError
         raise DataFileError(f"{argument}: {_describe_failure(path, FILE_TYPES[ext], err)}") from None
 
 
@@ -135,7 +135,7 @@ def _is_hub_id(text: str) -> bool:
 
 
 def load_hub_dataset(repo_id: str, argument: str = "dataset", split: str = HUB_SPLIT):
-    """``datasets.load_dataset(repo_id, split=split)`` (local cache first; offline mode respected), in one-line errors."""
+    """``datasets.load_dataset(repo_id, split=split)`` (local cache first; offline mode respected); one-line errors."""
     import datasets
 
     try:
@@ -183,7 +183,8 @@ def as_dataset(data: Any, argument: str = "dataset", *, columns: dict[str, str] 
         raise TypeError(f"{argument} is a streaming IterableDataset; selection scores every row, so materialise it "
                         "first, e.g. datasets.Dataset.from_list(list(ds.take(n))).")
     if isinstance(data, datasets.DatasetDict):
-        raise TypeError(f"{argument} is a DatasetDict with splits {list(data)}; pass one split, e.g. {argument}['train'].")
+        raise TypeError(f"{argument} is a DatasetDict with splits {list(data)}; pass one split, e.g. "
+                        f"{argument}['train'].")
     if isinstance(data, datasets.Dataset):
         ds = data
     elif isinstance(data, (str, os.PathLike)):

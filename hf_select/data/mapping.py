@@ -41,7 +41,7 @@ SCHEMA_COLUMNS = (*INSTRUCTION_COLUMNS, *INPUT_COLUMNS, *ANSWER_COLUMNS, "system
 
 
 def alpaca_columns(cols: Sequence[str]) -> tuple[str, str | None, str] | None:
-    """``(instruction, input or None, answer)`` column names when ``cols`` look like Alpaca-style data, else ``None``."""
+    """``(instruction, input or None, answer)`` column names when ``cols`` look like Alpaca-style data, else None."""
     instruction = next((c for c in INSTRUCTION_COLUMNS if c in cols), None)
     answer = next((c for c in ANSWER_COLUMNS if c in cols), None)
     if instruction is None or answer is None:
@@ -61,7 +61,7 @@ def check_text(value: Any, row: int, column: str, *, optional: bool = False) -> 
 
 
 def alpaca_messages(row: Mapping[str, Any], index: int) -> list[dict[str, str]]:
-    """The conversation of one Alpaca-style row: optional system, ``history`` turns, user (instruction + input), answer."""
+    """The conversation of one Alpaca-style row: [system], ``history`` turns, user (instruction + input), answer."""
     found = alpaca_columns(list(row))
     if found is None:
         raise ValueError(f"Row {index}: not Alpaca-style data (needs one of {INSTRUCTION_COLUMNS} and one of "

@@ -1,6 +1,9 @@
+import errno
+import json
+
 import pytest
 
-from hf_select.cli.main import SUBCOMMANDS, main
+from hf_select.cli.main import SUBCOMMANDS, describe, main, one_line
 
 
 @pytest.mark.parametrize("command", SUBCOMMANDS)
@@ -30,14 +33,6 @@ def test_unknown_arguments_are_an_error_except_sft_overrides(capsys):
 
 
 # -- one error boundary ------------------------------------------------------------------------------------------
-import errno  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import signal  # noqa: E402
-import subprocess  # noqa: E402
-import time  # noqa: E402
-
-from hf_select.cli.main import describe, one_line  # noqa: E402
 
 BOOM_PLUGIN = '''
 import numpy as np
@@ -74,40 +69,26 @@ def test_unexpected_error_is_one_line_and_debug_shows_the_traceback(run_cli, tmp
     assert not (tmp_path / "out").exists()
 
 
-def test_sigterm_removes_the_temporary_output(run_cli, tmp_path, pool_file):
-    # issue 14: SIGTERM of `make demo` left a `.hf_select-out-*` folder behind
-    started = tmp_path / "writing"
-    (tmp_path / "slow_plugin.py").write_text(f'''
-import time
-import hf_select.cli.select as cli_select
-_write = cli_select.write_outputs
-def slow(res, folder, **kwargs):
-    _write(res, folder, **kwargs)
-    open({str(started)!r}, "w").close()
-    time.sleep(120)
-cli_select.write_outputs = slow
-''')
-    from tests.cli.conftest import cli_env, hf_select_executable
+def test_sigterm_removes_the_temporary_output(tmp_path):
+    # issue 14: SIGTERM of `make demo` left a `.hf_select-out-*` folder behind. The probe's case runs the real
+    # executable, replacing an earlier output, and sends SIGTERM while the new one is half written.
+    import sys
+    from pathlib import Path
 
-    proc = subprocess.Popen([*hf_select_executable(), "select", "--dataset", str(pool_file), "--selector", "length",
-                             "--k", "2", "--plugin", "slow_plugin", "--output", str(tmp_path / "out")],
-                            env=cli_env(PYTHONPATH=str(tmp_path)),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples" / "reliability"))
     try:
-        deadline = time.monotonic() + 120
-        while not started.exists() and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert started.exists(), proc.communicate(timeout=10)
-        assert [p for p in os.listdir(tmp_path) if p.startswith(".out")]  # the temporary output exists now
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=60)
+        from cases import EARLIER_FILES, make_template, sigterm_during_write
+        from probe import snapshot
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 143 and "terminated" in err
-    assert not (tmp_path / "out").exists()
-    assert [p for p in os.listdir(tmp_path) if p.startswith(".")] == []
+        sys.path.pop(0)
+    folder = make_template(tmp_path / "case")
+    before = snapshot(folder, EARLIER_FILES)
+    outcome = sigterm_during_write(folder, None)
+    assert (folder / "writing").exists()  # the signal came while the new output was being written
+    assert outcome.code == 143
+    assert "terminated" in outcome.err and "Traceback" not in outcome.err
+    assert snapshot(folder, EARLIER_FILES) == before  # the earlier output is whole
+    assert not [p for p in folder.rglob(".*hf_select-*")]  # no temporary folder left
 
 
 @pytest.mark.parametrize("err, code, text", [

@@ -1,11 +1,11 @@
-"""hf_select/data/io.py: every unreadable input is one clear error naming the file (and the line); Hub ids as datasets."""
+"""hf_select/data/io.py: an unreadable input is one clear error naming the file (and the line); Hub ids as datasets."""
 
 import json
 
 import datasets
 import pytest
 
-from hf_select.data.io import DataFileError, as_dataset, load_file
+from hf_select.data.io import DataFileError, as_dataset
 
 
 @pytest.mark.parametrize("name, content, match", [
