@@ -27,22 +27,27 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402
 
 import hf_select as hs  # noqa: E402
+from space_data import (  # noqa: E402  (beside this file) the pool and target: sources, limits, Hub ids
+    POOL_SOURCES,
+    TARGET_SOURCES,
+    UPLOAD_TYPES,
+    hub_dataset_id,
+    hub_split_name,
+    load_pool,
+    load_target,
+)
 
 logger = logging.getLogger("hf_select.space")
 
-POOL_SOURCES = ("Embedded pool", "Upload a file", "Hub dataset")
-TARGET_SOURCES = ("Embedded target task", "Paste examples", "Upload a file")
 LIVE_SELECTORS = ("bm25", "embedding", "dsir", "random")  # cheap enough to run on the Space's CPU
 PLAN_METHODS = ("random", "bm25", "embedding", "dsir", "perplexity", "less")
 BUDGET_UNITS = ("FLOPs", "GPU-hours")
 # Labels of the BM25 selector's `punctuation` modes; the Space's default is the library's (BM25Config).
 BM25_TOKEN_LABELS = {"delete": "delete punctuation (the paper's)", "space": "split at punctuation (keeps dotted names)",
                      "keep": "keep punctuation"}
-UPLOAD_TYPES = (".jsonl", ".parquet", ".csv")
 PREVIEW_REPO_ID = "your-user/your-selection"
 _USER_ERRORS = (ValueError, TypeError, FileNotFoundError, ImportError, KeyError)
 _TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_\-]{8,512}")  # what Hugging Face access tokens are made of
-_SPLIT_PATTERN = re.compile(r"[A-Za-z0-9_\-.]{1,64}")
 
 
 @dataclass
@@ -86,101 +91,6 @@ class SpaceConfig:
         values = {name: cast(os.environ[var]) for name, (var, cast) in env.items() if os.environ.get(var)}
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
-
-
-# ---------------------------------------------------------------------------------------------------------------- data
-def _offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on")
-
-
-def _check_upload(path: Any, what: str, cfg: SpaceConfig) -> str:
-    if not path:
-        raise ValueError(f"{what}: no file uploaded; upload a {'/'.join(UPLOAD_TYPES)} file.")
-    path = os.fspath(path)
-    ext = os.path.splitext(path)[1].lower()
-    if ext not in UPLOAD_TYPES:
-        raise ValueError(f"{what}: {os.path.basename(path)!r} is not one of {', '.join(UPLOAD_TYPES)}.")
-    size_mb = os.path.getsize(path) / 2**20
-    if size_mb > cfg.max_upload_mb:
-        raise ValueError(f"{what}: the file is {size_mb:.1f} MB; this Space accepts up to {cfg.max_upload_mb:g} MB. "
-                         "Subsample it, or run `hf-select select` locally.")
-    return path
-
-
-def _cap(ds: Any, rows: int) -> Any:
-    return ds if ds.num_rows <= rows else ds.select(range(rows))
-
-
-def load_pool(source: str, max_rows: Any, upload: Any, hub_id: str, hub_split: str, cfg: SpaceConfig) -> Any:
-    """The pool the user chose, capped at ``min(max_rows, cfg.max_pool_rows)`` rows."""
-    rows = cfg.max_pool_rows if not max_rows else min(int(max_rows), cfg.max_pool_rows)
-    if rows < 1:
-        raise ValueError("Pool row cap must be at least 1.")
-    if source == POOL_SOURCES[0]:
-        from hf_select.data.builtin import load_builtin_pool
-
-        return load_builtin_pool(max_rows=rows)
-    if source == POOL_SOURCES[1]:
-        from hf_select.data.io import as_dataset
-
-        return _cap(as_dataset(_check_upload(upload, "Pool upload", cfg), "pool"), rows)
-    if source == POOL_SOURCES[2]:
-        repo_id, split = hub_dataset_id(hub_id), hub_split_name(hub_split)
-        if _offline():
-            raise ValueError("Hub datasets need network access, but this Space runs offline (HF_HUB_OFFLINE=1). "
-                             "Use the embedded pool or upload a file.")
-        import datasets
-
-        try:  # hf://datasets/ makes datasets read the Hub only, never a folder of this machine
-            stream = datasets.load_dataset(f"hf://datasets/{repo_id}", split=split, streaming=True)
-            return datasets.Dataset.from_list(list(stream.take(rows)))
-        except Exception as exc:
-            raise ValueError(f"Could not read the Hub dataset {repo_id!r} (split {split!r}): {type(exc).__name__}. "
-                             "Check the id and the split; private datasets cannot be read here.") from None
-    raise ValueError(f"Pool source {source!r} is not one of {POOL_SOURCES}.")
-
-
-def hub_dataset_id(text: Any) -> str:
-    """A Hub dataset id typed by a user: ``namespace/name`` and a valid repo id (never read as a local path)."""
-    repo_id = (text or "").strip() if isinstance(text, str) or text is None else ""
-    if not repo_id:
-        raise ValueError("Hub dataset: enter a dataset id such as 'org/name'.")
-    from hf_select.hub import check_repo_id
-
-    if repo_id.count("/") != 1 or repo_id.startswith("buckets/"):
-        raise ValueError("Hub dataset id must look like 'org/name' (letters, digits, '-', '_', '.').")
-    return check_repo_id(repo_id, "Hub dataset id")
-
-
-def hub_split_name(text: Any) -> str:
-    split = (text or "train").strip() if isinstance(text, str) or text is None else ""
-    if not _SPLIT_PATTERN.fullmatch(split):
-        raise ValueError("Split must be a split name such as 'train' (letters, digits, '-', '_', '.').")
-    return split
-
-
-def load_target(source: str, text: str, upload: Any, cfg: SpaceConfig) -> Any:
-    """Target examples: the embedded target task, pasted lines (one example per line) or an uploaded file."""
-    if source == TARGET_SOURCES[0]:
-        from hf_select.data.builtin import load_builtin_target
-
-        return load_builtin_target("validation")
-    if source == TARGET_SOURCES[1]:
-        if len(text or "") > cfg.max_paste_chars:
-            raise ValueError(f"The pasted target examples are {len(text):,} characters; this Space accepts up to "
-                             f"{cfg.max_paste_chars:,}. Upload a file instead, or run `hf-select select` locally.")
-        lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
-        if not lines:
-            raise ValueError("Target examples are empty: paste one example per line, upload a file, or choose "
-                             "'Embedded target task'.")
-        from hf_select.data.io import as_dataset
-
-        return as_dataset(lines, "target")
-    if source == TARGET_SOURCES[2]:
-        from hf_select.data.io import as_dataset
-
-        return as_dataset(_check_upload(upload, "Target upload", cfg), "target")
-    raise ValueError(f"Target source {source!r} is not one of {TARGET_SOURCES}.")
 
 
 # ---------------------------------------------------------------------------------------------------------------- plan
