@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from ._common import add_size_args, atomic_output, parse_kv, write_json
+from ._common import add_column_args, add_output_args, add_size_args, check_output, output_dir, parse_kv, write_json
 
 SUBSET_FORMATS = ("parquet", "jsonl")
 STREAMING = {"auto": None, "on": True, "off": False}
@@ -28,6 +28,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--strategy-arg", action="append", metavar="KEY=VALUE", help="Strategy option (repeatable).")
     p.add_argument("--option", "-o", action="append", metavar="KEY=VALUE", help="Selector option (repeatable).")
     p.add_argument("--text-field", help="Text column of language-modeling data.")
+    add_column_args(p)
     p.add_argument("--train-model", help="For --budget-flops: parameter count or local model/config path.")
     p.add_argument("--train-lora-params", type=int, help="For --budget-flops: trainable LoRA parameters when the "
                                                          "training will be LoRA (priced on a frozen base).")
@@ -41,7 +42,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--shard-size", type=int, help="Rows per shard when streaming (default 10000).")
     p.add_argument("--cache-dir", help="Per-shard cache when streaming; a killed run resumes from it (default "
                                        "$HF_SELECT_CACHE/streaming).")
-    p.add_argument("--output", required=True, help="Output folder (written atomically).")
+    add_output_args(p, "Output folder: selection/, subset.<format> (subset/part-*.parquet when streamed), cost.json.")
     return p
 
 
@@ -53,6 +54,10 @@ def run(args: argparse.Namespace) -> int:
     from ..streaming.config import StreamConfig
     from ..streaming.source import is_stream
 
+    check_output(args)  # before any work
+    if args.streaming == "on" and args.subset_format != "parquet":
+        raise ValueError("--subset-format jsonl is not available with --streaming on; a streamed subset is written as "
+                         "parquet shards.")
     for module in args.plugin or []:
         importlib.import_module(module)
     stream_config = StreamConfig(**{k: v for k, v in (("shard_size", args.shard_size), ("cache_dir", args.cache_dir))
@@ -72,11 +77,13 @@ def run(args: argparse.Namespace) -> int:
     res = select(pool, args.selector, target=target, k=args.k, fraction=args.fraction, budget_flops=args.budget_flops,
                  strategy=args.strategy, strategy_kwargs=parse_kv(args.strategy_arg, "--strategy-arg"), seed=args.seed,
                  train_model=train_model, train_lora_params=args.train_lora_params,
+                 columns=parse_kv(args.columns, "--columns") or None,
+                 target_columns=parse_kv(args.target_columns, "--target-columns") or None,
                  streaming=STREAMING[args.streaming], stream_config=stream_config, **options)
     if res.dataset is None and args.subset_format != "parquet":
         raise ValueError("--subset-format jsonl is not available for a streamed pool; its subset is written as parquet "
                          "shards (or pass --streaming off).")
-    with atomic_output(args.output) as tmp:
+    with output_dir(args, "cli-select") as tmp:
         write_outputs(res, tmp, subset_format=args.subset_format, pool=pool, stream_config=stream_config)
     print(f"selected {res.k} of {len(res.scores)} rows with {res.selector} in {res.cost.seconds:.2f}s "
           f"({res.cost.flops:.3g} FLOPs) -> {args.output}")
