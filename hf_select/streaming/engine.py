@@ -181,8 +181,11 @@ def score_stream(selector: Selector, data: Any, target: Any = None, *, config: A
         check_rows: called with the stream's row count as soon as it is known (before pass two), e.g. to reject a k
             larger than the pool before scoring.
     """
+    from ..scoring.cache import check_cache_dir
+
     config = as_stream_config(config)
     mode = check_streamable(selector)
+    check_cache_dir(config.cache_root(), "StreamConfig.cache_dir")  # before any row is read
     source = StreamSource.open(data)
     hint = source.num_rows_hint
     if hint is not None and check_rows is not None:

@@ -171,3 +171,12 @@ def test_progress_bars_show_rows_per_second(small_pool, target, parquet_glob, st
     score_stream(hs.get_selector("bm25"), parquet_glob, target, config=config)
     err = capsys.readouterr().err
     assert "pass 1/2" in err and "pass 2/2" in err and "rows/s" in err
+
+
+def test_a_bad_cache_folder_fails_before_reading(parquet_glob, stream_config, tmp_path):
+    from hf_select.scoring.cache import CacheDirError
+
+    (tmp_path / "a-file").write_text("x")
+    config = dataclasses.replace(stream_config, cache_dir=str(tmp_path / "a-file" / "cache"))
+    with pytest.raises(CacheDirError, match="StreamConfig.cache_dir"):
+        score_stream(hs.get_selector("bm25"), parquet_glob, ["cat"], config=config)
