@@ -274,3 +274,32 @@ def prompt_completion_texts(data: Any, *, text_field: str | None = None, tokeniz
                             format: str = "auto") -> list[tuple[str, str]]:
     """``(prompt part, completion part)`` of each row, for completion-only losses; ``prompt == ""`` for plain text."""
     return [(p, c) for _, p, c in example_parts(data, text_field=text_field, tokenizer=tokenizer, format=format)]
+
+
+def query_answer_texts(data: Any, *, text_field: str | None = None) -> list[tuple[str, str]]:
+    """``(query, answer)`` of each row as plain text, without a chat template or role markers: the ``"query"`` view
+    (the prompt, or the first user turn) and the answer (the completion / chosen side; for conversations the contents
+    of the turns after the last user turn, joined by newlines). Plain-text rows give ``("", text)``.
+
+    Example:
+        >>> query_answer_texts([{"messages": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}]}])
+        [('2+2?', '4')]
+        >>> query_answer_texts([{"prompt": "Say hi.", "completion": " hi"}])
+        [('Say hi.', ' hi')]
+    """
+    rows, cols = _rows(data, text_field)
+    fmt = format_of_columns(cols, text_field) if rows else "language_modeling"
+    if fmt == "language_modeling" and text_field is None and "messages" in cols:
+        fmt = "conversational"
+    out = []
+    for i, row in enumerate(rows):
+        query, _, answer = _pair(row, i, fmt, None, text_field, cols)
+        column = {"conversational": "messages", "preference": "chosen"}.get(fmt, "completion")
+        value = row.get(column)
+        if fmt == "language_modeling":
+            query = ""
+        elif isinstance(value, (list, tuple)) and fmt != "stepwise":
+            msgs = validate_messages(value, i, column)
+            answer = "\n".join(_content(m, i, column) for m in msgs[_split_conversation(msgs):])
+        out.append((query, answer))
+    return out

@@ -22,8 +22,9 @@ def test_color_filter_prefers_target_like_rows_and_counts_cost(model_tok):
                           finetune_epochs=3, finetune_learning_rate=1e-2)
     scores = sel.score(pool, target=["abab abab abab"] * 4)
     assert min(scores[0], scores[2]) > max(scores[1], scores[3])
-    prior = hs.get_selector("perplexity", model=model, tokenizer=tok, dtype="float32", show_progress=False).score(pool)
-    np.testing.assert_allclose(sel.last_nll, prior, atol=1e-6)  # score = prior NLL - conditional NLL
+    ppl = hs.get_selector("perplexity", model=model, tokenizer=tok, dtype="float32", show_progress=False)
+    ppl.score(pool)
+    np.testing.assert_allclose(sel.last_nll, ppl.last_nll, atol=1e-6)  # score = prior NLL - conditional NLL
     stages = {s.name: s for s in sel.last_cost.stages}
     assert stages["finetune_target"].flops > 0 and stages["forward_conditional"].flops > 0
 

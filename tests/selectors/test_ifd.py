@@ -22,17 +22,27 @@ def loss(model, ids, n_context):
         return model(ids, labels=labels).loss.item()
 
 
-def test_ifd_equals_ratio_of_reference_losses(model_tok):
+def test_ifd_equals_ratio_of_reference_losses_on_the_same_answer_tokens(model_tok):
+    """s(A|Q) and s(A) score the same answer tokens; s(A) has Cherry-LLM's "### Response:" as unscored context.
+
+    The toy tokenizer adds no BOS: the first answer token used to be skipped by s(A) (token 0 of an answer-only text is
+    never scored) while s(A|Q) scored it (issue 11, bug 2).
+    """
     model, tok = model_tok
+    assert tok("ab")["input_ids"] == [ord("a"), ord("b")]  # no BOS added
     rows = [{"prompt": "Repeat: abc\n", "completion": "abc abc"}, {"prompt": "Q: 1+1?\n", "completion": "two, I think"}]
     sel = hs.get_selector("ifd", model=model, tokenizer=tok, dtype="float32", show_progress=False,
                           drop_above_one=False)
     got = sel.score(rows)
+    prefix = tok("### Response:")["input_ids"]
     expected = []
     for r in rows:
         p, c = tok(r["prompt"])["input_ids"], tok(r["completion"])["input_ids"]
-        expected.append(loss(model, p + c, len(p)) / loss(model, c, 1))
+        expected.append(loss(model, p + c, len(p)) / loss(model, prefix + c, len(prefix)))
     np.testing.assert_allclose(got, expected, rtol=1e-4)
+    stages = {s.name: s.detail for s in sel.last_cost.stages}
+    n_answer = sum(len(r["completion"]) for r in rows)
+    assert stages["forward_conditioned"]["scored_tokens"] == stages["forward_answer"]["scored_tokens"] == n_answer
 
 
 def test_ifd_drops_rows_above_one(model_tok):
@@ -42,8 +52,8 @@ def test_ifd_drops_rows_above_one(model_tok):
                           drop_above_one=False).score(rows)
     sel = hs.get_selector("ifd", model=model, tokenizer=tok, dtype="float32", show_progress=False)
     dropped = sel.score(rows)
-    assert np.all(dropped[raw >= 1] == -1.0) and np.all(dropped[raw < 1] == raw[raw < 1])
-    assert sel.last_cost.notes["num_ifd_above_one"] == int((raw >= 1).sum())
+    assert np.all(dropped[raw > 1] == -1.0) and np.all(dropped[raw <= 1] == raw[raw <= 1])
+    assert sel.last_cost.notes["num_ifd_above_one"] == int((raw > 1).sum())
 
 
 def test_ifd_empty_answer_and_plain_text(model_tok):

@@ -39,10 +39,13 @@ def test_registered_and_equals_reference(model_tok):
     assert "perplexity" in hs.list_selectors()
     texts = ["a short text", "another, somewhat longer piece of text.", "x y"]
     sel = make(model_tok, batching="packed", max_tokens_per_batch=32)
-    np.testing.assert_allclose(sel.score(texts), hf_reference(*model_tok, texts), atol=1e-4)
+    reference = hf_reference(*model_tok, texts)
+    np.testing.assert_allclose(sel.score(texts), -reference, atol=1e-4)  # default: lowest perplexity scores highest
+    np.testing.assert_allclose(sel.last_nll, reference, atol=1e-4)
     assert sel.last_cost.flops > 0 and sel.last_cost.tokens == sum(len(t) for t in texts)
-    ppl = make(model_tok, score="perplexity").score(texts)
-    np.testing.assert_allclose(ppl, np.exp(hf_reference(*model_tok, texts)), rtol=1e-4)
+    np.testing.assert_allclose(make(model_tok, direction="high").score(texts), reference, atol=1e-4)
+    ppl = make(model_tok, score="perplexity", direction="high").score(texts)
+    np.testing.assert_allclose(ppl, np.exp(reference), rtol=1e-4)
 
 
 def test_estimate_cost_matches_measured_flops(model_tok):
@@ -111,7 +114,7 @@ def test_finetune_on_target_changes_scores_and_is_costed(model_tok):
     sel = make(model_tok, finetune_on_target_epochs=2, finetune_learning_rate=1e-2)
     tuned = sel.score(["abab abab", "zzqx yy"], target=target)
     plain = make(model_tok).score(["abab abab", "zzqx yy"])
-    assert tuned[0] < plain[0]  # the target-like text became more likely
+    assert tuned[0] > plain[0]  # the target-like text became more likely (a lower NLL scores higher)
     names = [s.name for s in sel.last_cost.stages]
     assert "finetune_target" in names and sel.last_cost.stages[names.index("finetune_target")].flops > 0
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))  # the user's model is untouched
@@ -142,7 +145,7 @@ def test_smollm2_equals_hf_reference_fp32(smollm2):
     texts = ["The quick brown fox jumps over the lazy dog.", "def add(a, b):\n    return a + b\n",
              "Paris is the capital of France. Berlin is the capital of Germany."]
     sel = hs.get_selector("perplexity", model=model, tokenizer=tok, dtype="float32", show_progress=False)
-    np.testing.assert_allclose(sel.score(texts), hf_reference(model, tok, texts), atol=1e-4)
+    np.testing.assert_allclose(-sel.score(texts), hf_reference(model, tok, texts), atol=1e-4)
     bf16 = hs.get_selector("perplexity", model=model, tokenizer=tok, dtype="bfloat16", show_progress=False)
-    np.testing.assert_allclose(bf16.score(texts), hf_reference(model, tok, texts), atol=0.1)
+    np.testing.assert_allclose(-bf16.score(texts), hf_reference(model, tok, texts), atol=0.1)
     assert next(model.parameters()).dtype == torch.float32
