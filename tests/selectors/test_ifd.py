@@ -63,3 +63,48 @@ def test_ifd_empty_answer_and_plain_text(model_tok):
         hs.get_selector("ifd", model=model, tokenizer=tok, show_progress=False).score(rows)
     s = hs.get_selector("ifd", model=model, tokenizer=tok, show_progress=False, on_empty="lowest").score(rows)
     assert s[0] < s[1]
+
+
+def bos_tokenizer():
+    """The toy byte-level tokenizer, but adding a BOS token (id 2) in front of every text."""
+    from tokenizers import processors
+    from transformers import PreTrainedTokenizerFast
+
+    from hf_select.selectors.perplexity import toy_tokenizer
+
+    backend = toy_tokenizer().backend_tokenizer
+    backend.post_processor = processors.TemplateProcessing(single="<2> $A", special_tokens=[("<2>", 2)])
+    return PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<0>", eos_token="<1>", bos_token="<2>")
+
+
+def test_ifd_with_a_bos_tokenizer_scores_the_same_answer_tokens(model_tok):
+    model, _ = model_tok
+    tok = bos_tokenizer()
+    assert tok("ab")["input_ids"] == [2, ord("a"), ord("b")]
+    rows = [{"prompt": "Repeat: abc\n", "completion": "abc abc"}, {"prompt": "Say: hi\n", "completion": "hi"}]
+    sel = hs.get_selector("ifd", model=model, tokenizer=tok, dtype="float32", show_progress=False,
+                          drop_above_one=False, answer_prefix="A:")
+    got = sel.score(rows)
+    expected = []
+    for r in rows:
+        p, c = tok(r["prompt"])["input_ids"], [ord(ch) for ch in r["completion"]]
+        prefix = tok("A:")["input_ids"]  # [BOS, 'A', ':']: the BOS is context of s(A) too
+        expected.append(loss(model, p + c, len(p)) / loss(model, prefix + c, len(prefix)))
+    np.testing.assert_allclose(got, expected, rtol=1e-4)
+
+
+def test_answer_that_does_not_fit_after_the_prefix_is_cut_in_both_passes(model_tok):
+    model, tok = model_tok
+    rows = [{"prompt": "Q\n", "completion": "abcdefghij"}]
+    sel = hs.get_selector("ifd", model=model, tokenizer=tok, dtype="float32", show_progress=False,
+                          drop_above_one=False, max_length=8, answer_prefix="#####")
+    got = sel.score(rows)
+    p, c, prefix = tok("Q\n")["input_ids"], tok("abcdefghij")["input_ids"], tok("#####")["input_ids"]
+    # conditioned text cut at 8 tokens keeps 6 answer tokens; only 3 fit after the 5-token prefix: both score those 3
+    expected = loss(model, p + c[:3], len(p)) / loss(model, prefix + c[:3], len(prefix))
+    np.testing.assert_allclose(got, [expected], rtol=1e-4)
+    stages = {s.name: s.detail for s in sel.last_cost.stages}
+    assert stages["forward_conditioned"]["scored_tokens"] == stages["forward_answer"]["scored_tokens"] == 3
+    with pytest.raises(ValueError, match="no token to score"):  # a prefix as long as max_length leaves no answer
+        hs.get_selector("ifd", model=model, tokenizer=tok, show_progress=False, max_length=5,
+                        answer_prefix="#####").score(rows)
