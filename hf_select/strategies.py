@@ -10,8 +10,8 @@ strategies are reproducible from ``seed``. :data:`STRATEGY_HELP` says, for each 
 - ``band``: rows whose rank lies in a quantile band (default the middle third); the ``k`` rows closest to the band's
   centre rank are taken, extending symmetrically past the band if ``k`` is larger than it.
 - ``threshold``: rows with ``score >= threshold`` (``<=`` with ``below=True``), best first, at most ``k``.
-- ``gumbel``: Gumbel top-k sampling, i.e. sampling without replacement with probabilities ``softmax(score / temperature)``
-  (DSIR's resampling step).
+- ``gumbel``: Gumbel top-k sampling, i.e. sampling without replacement with probabilities
+  ``softmax(score / temperature)`` (DSIR's resampling step).
 - ``top_ppl`` / ``mid_ppl``: the compute-constrained paper's orders (CCDS ``write_selected_data_ppl_top.py`` /
   ``_mid.py``): rank every row best score first, cut the ranking into thirds at ``int(0.333 n)`` and ``int(0.666 n)``,
   shuffle each third (Python's ``random`` seeded with ``seed``, shuffling the middle, first and last third in that

@@ -282,7 +282,8 @@ def query_answer_texts(data: Any, *, text_field: str | None = None) -> list[tupl
     of the turns after the last user turn, joined by newlines). Plain-text rows give ``("", text)``.
 
     Example:
-        >>> query_answer_texts([{"messages": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}]}])
+        >>> chat = [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}]
+        >>> query_answer_texts([{"messages": chat}])
         [('2+2?', '4')]
         >>> query_answer_texts([{"prompt": "Say hi.", "completion": " hi"}])
         [('Say hi.', ' hi')]

@@ -97,7 +97,8 @@ class LessConfig(SelectorConfig):
     adam_beta1: float = field(default=0.9, metadata={"help": "AdamW beta1 (also used for preconditioning)."})
     adam_beta2: float = field(default=0.999, metadata={"help": "AdamW beta2 (also used for preconditioning)."})
     adam_eps: float = field(default=1e-8, metadata={"help": "AdamW eps (also used for preconditioning)."})
-    train_batch_size: int = field(default=32, metadata={"help": "Examples per optimizer step (LESS script: 1 x 32 accumulation)."})
+    train_batch_size: int = field(default=32, metadata={
+        "help": "Examples per optimizer step (LESS script: 1 per device x 32 accumulation)."})
     projection_dim: int = field(default=8192, metadata={"help": "Dimension of the projected features (LESS: 8192)."})
     projection_kind: str = field(default="sparse_sign",
                                  metadata={"help": "'sparse_sign' (sparse JL, fast), 'rademacher' (as LESS/TRAK) or "

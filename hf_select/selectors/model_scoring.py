@@ -90,6 +90,13 @@ class ModelScoringSelector(Selector):
     default_view = "full"
     uses_causal_lm = True
 
+    @classmethod
+    def option_names(cls) -> set[str]:
+        """Every option name the selector accepts: its config fields plus the flat names of the nested configs."""
+        own = {f.name for f in dataclasses.fields(cls.config_class)}
+        return own | {f.name for f in dataclasses.fields(NLLConfig)} | \
+            {FINETUNE_PREFIX + f.name for f in dataclasses.fields(LoraTrainingConfig)}
+
     def __init__(self, config: Any = None, **kwargs: Any) -> None:
         nested = split_flat_options(self.config_class, kwargs)
         super().__init__(config, **kwargs)

@@ -140,6 +140,10 @@ class PerplexitySelector(ModelScoringSelector):
     requires_target = False
     default_view = "full"
 
+    @classmethod
+    def option_names(cls) -> set[str]:
+        return super().option_names() | {"finetune_on_target_epochs"}
+
     def __init__(self, config: PerplexityConfig | None = None, **kwargs: Any) -> None:
         if kwargs.get("preset") is not None:  # explicit options win over the preset's
             kwargs = {**preset_options(kwargs["preset"]), **kwargs}
@@ -160,7 +164,8 @@ class PerplexitySelector(ModelScoringSelector):
             return super().items(dataset, tokenizer, pairs=pairs)
         from ..data.formats import query_answer_texts
 
-        pairs_qa = [(f"{q} A:" if q else "", a) for q, a in query_answer_texts(dataset, text_field=self.config.text_field)]
+        raw = query_answer_texts(dataset, text_field=self.config.text_field)
+        pairs_qa = [(f"{q} A:" if q else "", a) for q, a in raw]
         return pairs_qa if pairs else [p + a for p, a in pairs_qa]
 
     def estimate_cost(self, dataset: Any, target: Any = None) -> Any:
