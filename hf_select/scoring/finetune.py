@@ -18,6 +18,11 @@ What one run does (the recipe of LESS's and CCDS's ``train.py``, i.e. ``transfor
   (what LESS preconditions with), the mean learning rate of the epoch's steps (LESS's checkpoint weight), and what
   :func:`train_lora` needs to resume from it exactly (step, schedule, dropout RNG state).
 
+Why not ``Trainer`` itself: today's ``Trainer`` normalises the loss by the tokens of the whole accumulated batch
+(``num_items_in_batch``), which weights long examples more than the per-example mean LESS and CCDS trained with, and
+snapshotting the optimizer in memory at every epoch would need a callback reaching into it; this loop keeps their
+convention, runs quietly offline on a CPU, and uses transformers' own schedule functions.
+
 :func:`lora_finetune` wraps it for a reference model that must stay untouched: copy, add adapters, train, merge.
 :func:`trainable_lora_params` counts the adapters a ``peft_config`` would train, exactly, without building them (the
 trainer's FLOP budget and the selectors' cost estimates use it).

@@ -25,6 +25,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +49,17 @@ class ColorFilterSelector(ModelScoringSelector):
     config_class = ColorFilterConfig
     requires_target = True
     default_view = "full"
+
+    def estimate_cost(self, dataset: Any, target: Any = None) -> Any:
+        """Analytic cost (tokenises, runs nothing): the prior's forward, the fine-tune, the tuned model's forward."""
+        if target is None:
+            raise ValueError("color_filter needs target examples to estimate its cost: pass target=...")
+        c = self.config
+        model, tokenizer = self.load()
+        items = self.items(dataset, tokenizer, pairs=c.completion_only)
+        forward = self.forward_cost("forward_prior", model, tokenizer, items, completion_only=c.completion_only)
+        conditional = dataclasses.replace(forward, name="forward_conditional")
+        return self.estimated([forward, self.finetune_cost(model, tokenizer, target, c.completion_only), conditional])
 
     def _score(self, dataset: Any, target: Any) -> np.ndarray:
         c = self.config

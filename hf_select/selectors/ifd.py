@@ -105,10 +105,10 @@ class IFDSelector(ModelScoringSelector):
     requires_target = False
     default_view = "full"
 
-    def _score(self, dataset: Any, target: Any) -> np.ndarray:
+    def encoded(self, dataset: Any, model: Any, tokenizer: Any) -> tuple[Any, Any]:
+        """``(conditioned, answer alone)`` tokenised examples, scored on the same answer tokens."""
         from ..scoring.batching import tokenize_examples
 
-        model, tokenizer = self.load()
         max_length = self.max_length(model, tokenizer)
         pairs = self.items(dataset, tokenizer, pairs=True)
         conditioned = tokenize_examples(pairs, tokenizer, max_length=max_length, completion_only=True)
@@ -116,7 +116,19 @@ class IFDSelector(ModelScoringSelector):
         if not prefix_ids:
             raise ValueError("answer_prefix gives no token (and the tokenizer adds none): s(A) needs at least one "
                              "context token before the answer; use a non-empty answer_prefix.")
-        alone_ex, cond_ex = answer_alone(conditioned, prefix_ids, max_length)
+        alone, cond = answer_alone(conditioned, prefix_ids, max_length)
+        return cond, alone
+
+    def estimate_cost(self, dataset: Any, target: Any = None) -> Any:
+        """Analytic cost of the two forward passes (tokenises, runs nothing)."""
+        model, tokenizer = self.load()
+        cond_ex, alone_ex = self.encoded(dataset, model, tokenizer)
+        return self.estimated([self.forward_cost("forward_conditioned", model, tokenizer, cond_ex),
+                               self.forward_cost("forward_answer", model, tokenizer, alone_ex)])
+
+    def _score(self, dataset: Any, target: Any) -> np.ndarray:
+        model, tokenizer = self.load()
+        cond_ex, alone_ex = self.encoded(dataset, model, tokenizer)
         cond = self.nll(model, tokenizer, cond_ex, stage="forward_conditioned", completion_only=True)
         alone = self.nll(model, tokenizer, alone_ex, stage="forward_answer", completion_only=True,
                          key_extra={"answer_prefix": self.config.answer_prefix})

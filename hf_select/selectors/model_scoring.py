@@ -227,6 +227,25 @@ class ModelScoringSelector(Selector):
                                                                    epochs=recipe.epochs),
                          tokens=int(round(sum(lengths) * recipe.epochs)), detail={"lora_params": lora})
 
+    def forward_cost(self, name: str, model: Any, tokenizer: Any, items: Any, *, completion_only: bool = False) -> Any:
+        """Analytic cost stage of :meth:`nll` on ``items`` (2N FLOPs per token of every example with a scored
+        token, as the engine runs them), without running the model."""
+        from ..cost.flops import forward_flops
+        from ..cost.record import StageCost
+        from ..scoring.batching import TokenizedExamples, tokenize_examples
+
+        examples = items if isinstance(items, TokenizedExamples) else tokenize_examples(
+            items, tokenizer, max_length=self.max_length(model, tokenizer), completion_only=completion_only)
+        lengths = [int(n) for n, t in zip(examples.lengths, examples.num_targets) if t > 0]
+        flops = float(forward_flops(model.config.to_dict(), lengths)) if lengths else 0.0
+        return StageCost(name, flops=flops, tokens=int(sum(lengths)))
+
+    def estimated(self, stages: list[Any]) -> Any:
+        """A :class:`~hf_select.cost.record.SelectionCost` of analytic ``stages``."""
+        from ..cost.record import SelectionCost, hardware_info
+
+        return SelectionCost(stages=stages, hardware=hardware_info(), notes={"selector": self.name, "estimated": True})
+
     def finish(self, values: np.ndarray, valid: np.ndarray) -> np.ndarray:
         """Apply ``on_empty`` to rows where ``valid`` is False."""
         values = np.asarray(values, dtype=np.float64).copy()

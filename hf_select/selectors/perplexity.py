@@ -172,7 +172,6 @@ class PerplexitySelector(ModelScoringSelector):
         """Analytic cost without running the model: tokenises the pool (and target) and counts 2N FLOPs per token
         of the forward pass, plus the LoRA fine-tune (exact adapter size) when ``finetune_on_target``."""
         from ..cost.flops import perplexity_selection_flops
-        from ..cost.record import SelectionCost, hardware_info
         from ..scoring.batching import tokenize_examples
 
         c = self.config
@@ -184,7 +183,7 @@ class PerplexitySelector(ModelScoringSelector):
         stages = perplexity_selection_flops(model.config.to_dict(), lengths)
         if c.finetune_on_target and target is not None:
             stages.insert(0, self.finetune_cost(model, tokenizer, target, c.completion_only))
-        return SelectionCost(stages=stages, hardware=hardware_info(), notes={"selector": self.name, "estimated": True})
+        return self.estimated(stages)
 
     def _score(self, dataset: Any, target: Any) -> np.ndarray:
         c = self.config

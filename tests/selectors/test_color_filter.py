@@ -36,3 +36,18 @@ def test_color_filter_needs_target_and_epochs(model_tok):
     with pytest.raises(ValueError, match="finetune_epochs"):
         hs.get_selector("color_filter", model=model, tokenizer=tok, show_progress=False,
                         finetune_epochs=0).score(["a b"], target=["a"])
+
+
+def test_color_filter_estimate_matches_the_run(model_tok):
+    model, tok = model_tok
+    pool, target = ["abab abab", "zzqx yyvw"], ["abab ab abab", "ab ab"]
+    sel = hs.get_selector("color_filter", model=model, tokenizer=tok, dtype="float32", show_progress=False,
+                          finetune_epochs=2, finetune_lora_r=4)
+    estimate = sel.estimate_cost(pool, target)
+    sel.score(pool, target=target)
+    measured = {s.name: s for s in sel.last_cost.stages}
+    assert [s.name for s in estimate.stages] == ["forward_prior", "finetune_target", "forward_conditional"]
+    for stage in estimate.stages:
+        assert stage.flops == pytest.approx(measured[stage.name].flops) and stage.flops > 0, stage.name
+    with pytest.raises(ValueError, match="target"):
+        sel.estimate_cost(pool)

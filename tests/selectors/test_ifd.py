@@ -108,3 +108,15 @@ def test_answer_that_does_not_fit_after_the_prefix_is_cut_in_both_passes(model_t
     with pytest.raises(ValueError, match="no token to score"):  # a prefix as long as max_length leaves no answer
         hs.get_selector("ifd", model=model, tokenizer=tok, show_progress=False, max_length=5,
                         answer_prefix="#####").score(rows)
+
+
+def test_estimate_cost_matches_the_measured_passes(model_tok):
+    model, tok = model_tok
+    rows = [{"prompt": "Repeat: abc\n", "completion": "abc abc"}, {"prompt": "Q\n", "completion": "x"}]
+    sel = hs.get_selector("ifd", model=model, tokenizer=tok, dtype="float32", show_progress=False)
+    estimate = {s.name: s for s in sel.estimate_cost(rows).stages}
+    sel.score(rows)
+    for stage in sel.last_cost.stages:
+        if stage.name.startswith("forward_"):
+            assert estimate[stage.name].flops == pytest.approx(stage.flops) and stage.flops > 0
+            assert estimate[stage.name].tokens == stage.tokens
