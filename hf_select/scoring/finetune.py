@@ -121,7 +121,8 @@ class LoraCheckpoint:
     adam: Any                       # hf_select.scoring.gradients.AdamState (same order as trainable_parameters)
     lr: float                       # mean learning rate of the epoch's optimizer steps (LESS's checkpoint weight)
     scheduler_state: dict[str, Any]
-    torch_rng_state: Any            # dropout RNG (the example order of every epoch is drawn from the seed up front)
+    torch_rng_state: Any            # dropout RNG: CPU state, and the CUDA device's when training there (the example
+    #                                 order of every epoch is drawn from the seed up front)
 
 
 @dataclass
@@ -281,13 +282,13 @@ def train_lora(model: Any, examples: Any, config: LoraTrainingConfig, *, pad_tok
         raise ValueError(f"lr_scheduler_type={config.lr_scheduler_type!r}: {err}") from None
     orders = [todo[o] for o in _epoch_orders(len(todo), config.epochs, np.random.default_rng(config.seed))]
     first_epoch, step = 0, 0
-    with torch.random.fork_rng(devices=[]):
+    device = next(p for _, p in params).device
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(config.seed)
         if resume_from is not None:
             first_epoch, step = resume_from.epoch, resume_from.step
             _restore(optimizer, scheduler, params, resume_from)
-            torch.set_rng_state(resume_from.torch_rng_state)
-        device = next(p for _, p in params).device
+            _set_rng_state(resume_from.torch_rng_state, device)
         lengths = [len(e.input_ids) for e in encoded]
         autocast = _autocast(device, config.autocast_dtype)
         losses, lrs, tokens, checkpoints = [], [], [], []
@@ -319,7 +320,7 @@ def train_lora(model: Any, examples: Any, config: LoraTrainingConfig, *, pad_tok
                         adam=AdamState([s["exp_avg"].clone() for s in state], [s["exp_avg_sq"].clone() for s in state],
                                        config.adam_beta1, config.adam_beta2, config.adam_epsilon),
                         lr=float(np.mean(lrs[-epoch_steps[epoch]:])), scheduler_state=scheduler.state_dict(),
-                        torch_rng_state=torch.get_rng_state()))
+                        torch_rng_state=_rng_state(device)))
         finally:
             model.eval()
     return LoraRun(steps=step, losses=losses, learning_rates=lrs, epoch_steps=epoch_steps[first_epoch:],
@@ -340,6 +341,20 @@ def _restore(optimizer: Any, scheduler: Any, params: list[tuple[str, Any]], ck: 
     scheduler.load_state_dict(ck.scheduler_state)
     for group, lr in zip(optimizer.param_groups, scheduler.get_last_lr()):
         group["lr"] = lr
+
+
+def _rng_state(device: Any) -> Any:
+    import torch
+
+    return (torch.get_rng_state(), torch.cuda.get_rng_state(device) if device.type == "cuda" else None)
+
+
+def _set_rng_state(state: Any, device: Any) -> None:
+    import torch
+
+    torch.set_rng_state(state[0])
+    if state[1] is not None:
+        torch.cuda.set_rng_state(state[1], device)
 
 
 def _micro_batches(rows: Sequence[int], lengths: Sequence[int], config: LoraTrainingConfig) -> list[list[int]]:

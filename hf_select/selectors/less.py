@@ -243,7 +243,7 @@ class LessSelector(Selector):
 
         import torch
 
-        from ..scoring.finetune import train_lora
+        from ..scoring.finetune import plan_steps, train_lora
         from ..scoring.gradients import gradient_features, normalize_rows, trainable_parameters
         from ..scoring.projection import ProjectionConfig, RandomProjector
 
@@ -268,8 +268,12 @@ class LessSelector(Selector):
         warm_idx = np.sort(rng.choice(len(pool), size=n_warm, replace=False))
         flops = {s.name: s for s in self.pipeline_flops(model, pool_len, target_len, [pool_len[i] for i in warm_idx])}
         with self.cost.stage("warmup_train") as st:
-            run = train_lora(model, [pool[i] for i in warm_idx], self.training_config(), pad_token_id=pad_id,
-                             keep_checkpoints=True)
+            recipe = self.training_config()
+            bar = self._progress(sum(plan_steps(n_warm, recipe)), "LESS warm-up", unit="step")
+            run = train_lora(model, [pool[i] for i in warm_idx], recipe, pad_token_id=pad_id, keep_checkpoints=True,
+                             progress=bar.update_to if bar else None)
+            if bar:
+                bar.close()
             checkpoints = run.checkpoints
             st.tokens, st.flops = flops["warmup_train"].tokens, flops["warmup_train"].flops
             st.detail.update(examples=n_warm, epochs=c.warmup_epochs, lora_params=run.lora_params,
@@ -333,12 +337,12 @@ class LessSelector(Selector):
         return SelectionCost(stages=stages, hardware=hardware_info(),
                              notes={"selector": self.name, "estimated": True, "less_config": self.config.to_dict()})
 
-    def _progress(self, total: int, desc: str) -> Any:
+    def _progress(self, total: int, desc: str, unit: str = "ex") -> Any:
         if not self.config.show_progress:
             return None
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=total, desc=desc, unit="ex")
+        bar = tqdm(total=total, desc=desc, unit=unit)
         bar.base = 0
         bar.update_to = lambda done: bar.update(bar.base + done - bar.n)
         return bar
