@@ -167,9 +167,13 @@ class ModelScoringSelector(Selector):
             out = nll_for_texts(model, tokenizer, items, self.engine_config(), completion_only=completion_only,
                                 max_length=self.max_length(model, tokenizer), cache_dir=c.cache_dir,
                                 shard_size=c.shard_size, key_extra=key_extra)
-            record.tokens = int(out.forward_tokens)
-            record.flops = _forward_flops(model, out)
+            # What the scores cost, cached shards included (issue 11): the tokens the engine runs for them (rows
+            # with a scored token); what this run paid is recorded beside it.
+            record.tokens = int(np.sum(out.lengths[out.num_targets > 0]))
+            record.flops = _forward_flops(model, record.tokens)
             record.detail.update(out.report())
+            record.detail["paid_now"] = {"tokens": int(out.forward_tokens),
+                                         "flops": _forward_flops(model, int(out.forward_tokens))}
         if out.truncated_rows:
             self.cost.notes["num_truncated"] = self.cost.notes.get("num_truncated", 0) + len(out.truncated_rows)
         return out
@@ -270,10 +274,10 @@ class ModelScoringSelector(Selector):
         return values
 
 
-def _forward_flops(model: Any, out: Any) -> float:
-    """2N FLOPs per forward token (the paper's convention) over the examples really run (cached ones cost 0)."""
+def _forward_flops(model: Any, tokens: int) -> float:
+    """2N FLOPs per forward token (the paper's convention)."""
     from ..cost.flops import forward_flops
 
-    if out.forward_tokens == 0:
+    if tokens == 0:
         return 0.0
-    return float(forward_flops(model.config.to_dict(), int(out.forward_tokens)))
+    return float(forward_flops(model.config.to_dict(), int(tokens)))
