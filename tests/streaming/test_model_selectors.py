@@ -24,7 +24,7 @@ def test_target_tuned_perplexity_streams_with_one_finetune(tmp_path):
     texts = [f"example {i}: " + "some words " * (i % 7 + 1) for i in range(40)]
     pool = datasets.Dataset.from_dict({"text": texts})
     target = ["some words about examples", "more words"]
-    options = {"finetune_on_target_epochs": 1, "batching": "bucketed"}
+    options = {"finetune_on_target": True, "finetune_epochs": 1, "batching": "bucketed"}
     expected = _selector(**options).score(pool, target=target)
     config = hs.streaming.StreamConfig(shard_size=15, cache_dir=str(tmp_path), show_progress=False)
     sel = _selector(**options)
