@@ -51,7 +51,7 @@ install-dev: $(DEV_STAMP)
 
 # Four selectors on a stratified 10,000-row subset of the embedded pool (~1.5 min on 2 cores once installed).
 demo: $(BASE_STAMP)
-	$(VENV)/bin/hf-select demo --output demo_output
+	$(VENV)/bin/hf-select demo --output demo_output --overwrite
 
 # The Space's browser test drives Debian's headless Chromium (skipped with a reason when it cannot be installed).
 browser-deps:

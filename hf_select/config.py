@@ -21,7 +21,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from .strategies import STRATEGIES
+from .strategies import STRATEGIES, describe_strategies
 
 ORDERINGS = ("shuffle", "score")
 REFRESH_EPOCH = "epoch"
@@ -100,7 +100,8 @@ class SelectionConfig:
     budget_flops: float | None = field(
         default=None, metadata={"help": "Total FLOP budget (selection + training); needs train_model."}
     )
-    strategy: str = field(default="top", metadata={"help": f"How scores become a selection: one of {STRATEGIES}."})
+    strategy: str = field(default="top", metadata={
+        "help": f"How scores become a selection (higher score = preferred) -- {describe_strategies()}."})
     strategy_kwargs: dict[str, Any] | str | None = field(
         default_factory=dict,
         metadata={"help": 'Strategy options: a dict, or a JSON string like \'{"low": 0.33, "high": 0.66}\' for '
@@ -125,6 +126,11 @@ class SelectionConfig:
         metadata={"help": 'Filters applied before scoring: hf_select.filters objects, {"name": ...} dicts, or a JSON '
                           'list like \'[{"name": "malformed"}, {"name": "exact_dedup"}]\'.'},
     )
+    columns: dict[str, str] | str | None = field(
+        default=None, metadata={"help": "Rename pool columns to TRL names before reading them: a dict or a JSON string "
+                                        "like '{\"question\": \"prompt\", \"answer\": \"completion\"}'."})
+    target_columns: dict[str, str] | str | None = field(
+        default=None, metadata={"help": "The same for the target examples."})
     refresh: int | str | None = field(
         default=None,
         metadata={"help": "Trainer only: re-select every 'epoch' or every N steps (model-based selectors)."},
@@ -138,6 +144,9 @@ class SelectionConfig:
         self.selector_kwargs = parse_json_option(self.selector_kwargs, "selector_kwargs", dict)
         self.strategy_kwargs = parse_json_option(self.strategy_kwargs, "strategy_kwargs", dict)
         self.filters = parse_json_option(self.filters, "filters", list)
+        for name in ("columns", "target_columns"):  # None stays None: no renaming
+            if getattr(self, name) is not None:
+                setattr(self, name, parse_json_option(getattr(self, name), name, dict))
         self.refresh = parse_refresh(self.refresh)
         self.train_model = _number_or_path(self.train_model)
         if self.strategy not in STRATEGIES:

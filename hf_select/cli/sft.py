@@ -112,9 +112,13 @@ def train(sel_args: Any, training_args: Any, model_args: Any, script_args: Scrip
     """Build the model, tokenizer, data and :class:`SelectiveSFTTrainer`; train; save model, selection, cost."""
     from trl import get_peft_config
 
+    from ..atomic import check_output_dir
     from ..scoring.models import load_causal_lm, load_tokenizer
     from ..trainer import SelectiveSFTTrainer
 
+    # the selection is saved after training: refuse a folder of the user's there before any work
+    check_output_dir(os.path.join(training_args.output_dir, "selection"), overwrite=True,
+                     argument="output_dir/selection")
     path = _model_path(model_args.model_name_or_path)
     selection = selection_config(sel_args, training_args)  # validated (and the target read) before the model loads
     dtype = model_args.dtype if model_args.dtype not in (None, "auto") else None
