@@ -47,6 +47,8 @@ GOAL_RSS_RATIO, GOAL_TIME_RATIO = 1.5, 1.5
 GOAL_ROWS_PER_S = {"bm25": 40_000, "dsir": 20_000}
 
 
+from _results import add_out_argument, save_rows  # noqa: E402  (beside this script)
+
 def make_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--scales", type=int, nargs="+", default=[1, 4], help="Copies of the embedded pool (1 4 16 64).")
@@ -58,7 +60,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--shard-size", type=int, default=10_000, help="Rows per shard of the streamed path.")
     p.add_argument("--work-dir", help="Folder for the replicated pools and caches (default: a temporary folder, "
                                       "removed at the end).")
-    p.add_argument("--out", help="Append the results to this CSV (default: print them only).")
+    add_out_argument(p, "bench_scale")
     p.add_argument("--plot", help="Write the log-log plot here (default: <work-dir>/bench_scale.png).")
     p.add_argument("--child", help=argparse.SUPPRESS)
     return p
@@ -183,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         print(json.dumps(run_child(json.loads(args.child))))
         return 0
-    from _results import append_rows, run_info
+    from _results import run_info
 
     work = Path(args.work_dir) if args.work_dir else Path(tempfile.mkdtemp(prefix="hf_select-bench-scale-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -206,8 +208,7 @@ def main(argv: list[str] | None = None) -> int:
                       f"{row['rows_per_second']:>9,} rows/s ({row['rows_per_cpu_second']:>9,} per CPU s)  "
                       f"peak {row['peak_rss_mib']:8.1f} MiB  (load {row['load_avg_1m']})", flush=True)
         print("\n".join(["", "goals:", *summarize(results)]))
-        if args.out:
-            print(f"appended to {append_rows(args.out, results)}")
+        save_rows(args.out, results)
         plot_path = args.plot or str(work / "bench_scale.png")
         plot(results, plot_path)
         print(f"plot: {plot_path}")
