@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> None:
     from trl import SFTConfig
 
     from hf_select import SelectionConfig, SelectiveSFTTrainer, load_builtin_pool, load_builtin_target
-    from hf_select.cost.format import fmt_flops
+    from hf_select.cost.formatting import format_flops
     from hf_select.scoring.models import load_tokenizer, smollm2_local_path
 
     path = smollm2_local_path()
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     trainer.train()
     s = trainer.cost_summary()
     print(s)
-    print(f"spent {fmt_flops(s.total_flops)} of {fmt_flops(args.budget_flops)} FLOPs; stopped by budget: "
+    print(f"spent {format_flops(s.total_flops)} of {format_flops(args.budget_flops)} FLOPs; stopped by budget: "
           f"{s.stopped_by_budget} at step {s.budget_stop_step}")
 
 

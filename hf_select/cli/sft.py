@@ -139,14 +139,14 @@ def train(sel_args: Any, training_args: Any, model_args: Any, script_args: Scrip
 
 
 def _report(trainer: Any) -> str:
-    from ..cost.format import fmt_flops
+    from ..cost.formatting import format_flops
 
     if trainer.selection is None:
         return f"trained on all {trainer.train_dataset.num_rows} rows for {trainer.state.global_step} steps"
     s = trainer.cost_summary()
     return (f"selected {s.num_selected} of {s.pool_rows} rows with {s.selector}; trained {s.global_step} steps; "
-            f"FLOPs: selection {fmt_flops(s.selection_flops)} + training {fmt_flops(s.train_flops_measured)} "
-            f"(predicted {fmt_flops(s.train_flops_predicted)}) = {fmt_flops(s.total_flops)}"
+            f"FLOPs: selection {format_flops(s.selection_flops)} + training {format_flops(s.train_flops_measured)} "
+            f"(predicted {format_flops(s.train_flops_predicted)}) = {format_flops(s.total_flops)}"
             + (" [stopped by budget]" if s.stopped_by_budget else ""))
 
 

@@ -7,7 +7,7 @@ predicted training FLOPs, seconds, hardware, versions, source, filter drops). Th
 says what was selected and why, what it cost, how scores (and domains, when the pool has a ``domain`` column) are
 distributed, under which licences the rows are (a note per package for the embedded pool), how to load it, and cites
 Yin & Rush (ICLR 2025). Rendering, Hub links and parsing go through :mod:`hf_select.hub.render`; numbers through
-:mod:`hf_select.cost.format`.
+:mod:`hf_select.cost.formatting`.
 
 Example:
     >>> import yaml
@@ -27,7 +27,7 @@ import io
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..cost.format import fmt_flops, fmt_seconds
+from ..cost.formatting import format_flops, format_seconds
 from ._common import INDICES_FILE, SCORES_FILE, SELECTION_FILE, plain
 from .licensing import license_metadata, package_licences
 from .render import hub_url, parse_card, render_template
@@ -177,11 +177,11 @@ def render_cost_card(result: Any, *, repo_id: str, mode: str = "subset", dataset
         "source_fingerprint": hsm["source"]["content_sha256"] or hsm["source"]["fingerprint"],
         "filters_label": _filters_label(hsm["filters"], hsm["filter_drops"]),
         "selector_config_yaml": yaml.safe_dump(hsm["selector_config"], sort_keys=False).strip() or "{}",
-        "stages": [{"name": s.name, "flops": fmt_flops(s.flops), "seconds": fmt_seconds(s.seconds, unit=False),
+        "stages": [{"name": s.name, "flops": format_flops(s.flops), "seconds": format_seconds(s.seconds),
                     "tokens": s.tokens} for s in cost.stages],
-        "selection_flops": fmt_flops(cost.flops), "selection_seconds": fmt_seconds(cost.seconds, unit=False),
-        "selection_tokens": cost.tokens, "train_flops": fmt_flops(cost.train_flops),
-        "total_flops": fmt_flops(cost.total_flops), "budget_flops": cost.budget_flops and fmt_flops(cost.budget_flops),
+        "selection_flops": format_flops(cost.flops), "selection_seconds": format_seconds(cost.seconds),
+        "selection_tokens": cost.tokens, "train_flops": format_flops(cost.train_flops),
+        "total_flops": format_flops(cost.total_flops), "budget_flops": cost.budget_flops and format_flops(cost.budget_flops),
         "cost_sentence": _cost_sentence(cost, selection_share),
         "hardware_label": _hardware_label(cost.hardware), "versions_label": _kv(hsm["versions"]) or "unknown",
         "score_rows": _score_rows(result), "domains": _domains(result, pool, subset, config),
@@ -203,14 +203,14 @@ def cost_summary_markdown(selection: Any, repo_id: str) -> str:
     Example:
         >>> print(cost_summary_markdown({"selector": "bm25", "k": 10, "cost": {"selection_flops": 0.0,
         ...       "selection_seconds": 0.5, "train_flops_predicted": None, "total_flops": 0.0}}, "me/sel"))
-        Trained on [me/sel](.../datasets/me/sel): 10 rows selected by `bm25` for 0 FLOPs (0.5 s); predicted training: n/a; total: 0 FLOPs.
+        Trained on [me/sel](.../datasets/me/sel): 10 rows selected by `bm25` for 0 FLOPs (0.500 s); predicted training: n/a; total: 0 FLOPs.
     """
     meta = selection if isinstance(selection, dict) else hf_select_metadata(selection, mode="subset")
     c = meta.get("cost", {})
     return (f"Trained on [{repo_id}]({hub_url(repo_id)}): {meta.get('k')} rows selected by "
-            f"`{meta.get('selector')}` for {fmt_flops(c.get('selection_flops'))} FLOPs "
-            f"({fmt_seconds(c.get('selection_seconds') or 0)}); predicted training: "
-            f"{fmt_flops(c.get('train_flops_predicted'))}; total: {fmt_flops(c.get('total_flops'))} FLOPs.")
+            f"`{meta.get('selector')}` for {format_flops(c.get('selection_flops'))} FLOPs "
+            f"({format_seconds(c.get('selection_seconds') or 0)}); predicted training: "
+            f"{format_flops(c.get('train_flops_predicted'))}; total: {format_flops(c.get('total_flops'))} FLOPs.")
 
 
 def selection_plot_png(result: Any, config: CardConfig | None = None) -> bytes | None:
@@ -243,10 +243,10 @@ def selection_plot_png(result: Any, config: CardConfig | None = None) -> bytes |
     secs = [s.seconds for s in result.cost.stages] or [0.0]
     ax2.barh(names, secs, color="#1f77b4")
     for y, s in enumerate(result.cost.stages):
-        ax2.annotate(f"{fmt_flops(s.flops)} FLOPs", (s.seconds, y), fontsize=7, va="center",
+        ax2.annotate(f"{format_flops(s.flops)} FLOPs", (s.seconds, y), fontsize=7, va="center",
                      xytext=(3, 0), textcoords="offset points")
     ax2.set_xlabel("seconds")
-    ax2.set_title(f"selection cost: {fmt_flops(result.cost.flops)} FLOPs, {fmt_seconds(result.cost.seconds)}",
+    ax2.set_title(f"selection cost: {format_flops(result.cost.flops)} FLOPs, {format_seconds(result.cost.seconds)}",
                   fontsize=10)
     fig.tight_layout()
     buf = io.BytesIO()
@@ -276,7 +276,7 @@ def _selector_doc(name: str) -> str:
 def _size_rule(result: Any) -> str:
     cfg = result.config
     if cfg.get("budget_flops") is not None:
-        return (f"k = {result.k}: the most rows whose predicted training fits in the {fmt_flops(cfg['budget_flops'])}"
+        return (f"k = {result.k}: the most rows whose predicted training fits in the {format_flops(cfg['budget_flops'])}"
                 f" FLOP budget after selection ({cfg.get('train_model')}, {cfg.get('train_epochs')} epoch(s))")
     if cfg.get("fraction") is not None:
         return f"fraction = {cfg['fraction']} of the pool -> k = {result.k}"

@@ -1,7 +1,7 @@
 """What every card of hf_select shares: one Jinja environment over ``templates/``, Hub URLs, card parsing.
 
 - :func:`render_template` renders a template shipped in ``hf_select/hub/templates/`` (the dataset cost card, the
-  model-card section of the trainer), with the number formatters of :mod:`hf_select.cost.format` as filters.
+  model-card section of the trainer), with the number formatters of :mod:`hf_select.cost.formatting` as filters.
 - :func:`hub_url` builds a link that follows ``HF_ENDPOINT`` (read through ``huggingface_hub``'s constants, so a
   private Hub or a mirror gets its own links).
 - :func:`parse_card` reads a README with ``huggingface_hub``'s card classes (YAML header + body).
@@ -24,12 +24,12 @@ _URL_PREFIX = {"model": "", "dataset": "datasets/", "space": "spaces/"}
 def _environment() -> Any:
     import jinja2
 
-    from ..cost.format import fmt_count, fmt_flops, fmt_seconds
+    from ..cost.formatting import format_count, format_flops, format_seconds
 
     env = jinja2.Environment(loader=jinja2.PackageLoader("hf_select.hub", "templates"), autoescape=False,
                              keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
                              undefined=jinja2.StrictUndefined)
-    env.filters.update(flops=fmt_flops, seconds=fmt_seconds, count=fmt_count, hub_url=hub_url)
+    env.filters.update(flops=format_flops, seconds=format_seconds, count=format_count, hub_url=hub_url)
     return env
 
 

@@ -5,7 +5,7 @@ Put the mixin first in the bases: ``class MyTrainer(SelectionMixin, transformers
 
 1. plans the selection (:mod:`hf_select.trainer.planning`: validation, :func:`hf_select.select`, the rows handed to
    the base trainer, tagged so row identity survives tokenization and ``remove_unused_columns``);
-2. logs one line ("kept 15 of 300 rows, bm25, 2.1 s, 0 FLOPs") on the ``hf_select`` logger;
+2. logs one line ("kept 15 of 300 rows, bm25, 2.100 s, 0 FLOPs") on the ``hf_select`` logger;
 3. adds a :class:`~hf_select.trainer.callbacks.FlopBudgetCallback` (FLOP tally, logs, budget stop) and, with
    ``refresh``, a :class:`~hf_select.trainer.callbacks.ReselectionCallback` (:mod:`hf_select.trainer.reselection`).
 

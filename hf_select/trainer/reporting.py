@@ -4,7 +4,7 @@
   ``6N`` per token (``N`` = every parameter, embeddings included), LoRA ``4N + 6L`` (frozen base without weight
   gradients, ``L`` trainable adapter parameters); ``"detailed"`` adds the attention term (see
   :mod:`hf_select.cost.flops`). It returns the FLOP function and the label printed in the summary and the card.
-- :func:`selection_line` is the line logged at trainer init ("kept 15 of 300 rows, bm25, 2.1 s, 0 FLOPs").
+- :func:`selection_line` is the line logged at trainer init ("kept 15 of 300 rows, bm25, 2.100 s, 0 FLOPs").
 - :class:`CostSummary` is what ``trainer.cost_summary()`` returns: ``print()`` it for a table, ``to_dict()`` for JSON.
 
 ``transformers``' own ``state.total_flos`` is a different count, kept next to ours (:data:`TOTAL_FLOS_NOTE`).
@@ -24,7 +24,7 @@ import logging
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
-from ..cost.format import fmt_count, fmt_flops, fmt_seconds
+from ..cost.formatting import format_count, format_flops, format_seconds
 
 LOGGER_NAME = "hf_select"
 logger = logging.getLogger(__name__)
@@ -54,11 +54,11 @@ def training_flops(model: Any, convention: str) -> tuple[Callable[[list[int]], f
 
 
 def selection_line(result: Any) -> str:
-    """One line on a selection: ``kept 15 of 300 rows, bm25, 2.1 s, 0 FLOPs`` (+ filter drops)."""
-    line = (f"kept {fmt_count(result.k)} of {fmt_count(len(result.scores))} rows, {result.selector}, "
-            f"{fmt_seconds(result.cost.seconds)}, {fmt_flops(result.cost.flops)} FLOPs")
+    """One line on a selection: ``kept 15 of 300 rows, bm25, 2.100 s, 0 FLOPs`` (+ filter drops)."""
+    line = (f"kept {format_count(result.k)} of {format_count(len(result.scores))} rows, {result.selector}, "
+            f"{format_seconds(result.cost.seconds)}, {format_flops(result.cost.flops)} FLOPs")
     drops = sum((result.config.get("filter_drops") or {}).values())
-    return line + (f" ({fmt_count(drops)} rows dropped by filters)" if drops else "")
+    return line + (f" ({format_count(drops)} rows dropped by filters)" if drops else "")
 
 
 def announce(message: str) -> None:
@@ -119,22 +119,22 @@ class CostSummary:
         """``(label, value)`` rows of the summary table (the card and ``str()`` show these)."""
         rows = [
             ("selector", self.selector),
-            ("rows selected / pool", f"{fmt_count(self.num_selected)} / {fmt_count(self.pool_rows)} "
+            ("rows selected / pool", f"{format_count(self.num_selected)} / {format_count(self.pool_rows)} "
                                      f"({100 * self.fraction:.1f} %)"),
-            ("selection FLOPs", fmt_flops(self.selection_flops)),
-            ("selection time", fmt_seconds(self.selection_seconds)),
+            ("selection FLOPs", format_flops(self.selection_flops)),
+            ("selection time", format_seconds(self.selection_seconds)),
             ("re-selections", str(self.reselections)),
-            ("training FLOPs (predicted)", fmt_flops(self.train_flops_predicted)),
-            ("training FLOPs (measured)", fmt_flops(self.train_flops_measured)),
-            ("total FLOPs (selection + training)", fmt_flops(self.total_flops)),
+            ("training FLOPs (predicted)", format_flops(self.train_flops_predicted)),
+            ("training FLOPs (measured)", format_flops(self.train_flops_measured)),
+            ("total FLOPs (selection + training)", format_flops(self.total_flops)),
             ("FLOP convention", self.flops_convention),
-            ("transformers total_flos", fmt_flops(self.transformers_total_flos)),
-            ("training time", fmt_seconds(self.train_seconds)),
-            ("training tokens / examples / steps", f"{fmt_count(self.train_tokens)} / "
-                                                   f"{fmt_count(self.train_examples)} / {fmt_count(self.global_step)}"),
+            ("transformers total_flos", format_flops(self.transformers_total_flos)),
+            ("training time", format_seconds(self.train_seconds)),
+            ("training tokens / examples / steps", f"{format_count(self.train_tokens)} / "
+                                                   f"{format_count(self.train_examples)} / {format_count(self.global_step)}"),
         ]
         if self.budget_flops is not None:
-            rows.append(("budget FLOPs", fmt_flops(self.budget_flops)))
+            rows.append(("budget FLOPs", format_flops(self.budget_flops)))
             rows.append(("stopped by budget", f"at step {self.budget_stop_step}" if self.stopped_by_budget else "no"))
         return rows
 

@@ -101,12 +101,12 @@ def test_plot_is_a_deterministic_png(selection):
 
 
 def test_model_card_summary_and_size_categories(selection):
-    from hf_select.cost.format import fmt_seconds
+    from hf_select.cost.formatting import format_seconds
     from hf_select.hub.card import cost_summary_markdown, size_category
 
     line = cost_summary_markdown(selection, "me/cats")
     assert "[me/cats](" in line and "9 rows selected by `bm25`" in line
-    assert f"({fmt_seconds(selection.cost.seconds)})" in line
+    assert f"({format_seconds(selection.cost.seconds)})" in line
 
     text = cost_summary_markdown({"selector": "dsir", "k": 500, "cost": {"selection_flops": 2e12,
                                   "selection_seconds": 3.25, "train_flops_predicted": 1e15, "total_flops": 1.002e15}},
