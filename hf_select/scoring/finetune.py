@@ -6,8 +6,8 @@ then merged into the copy, which is returned in eval mode with a record of what 
 
 Example:
     >>> from hf_select.scoring.finetune import LoraFinetuneConfig, lora_finetune
-    >>> from hf_select.scoring.batching import TokenizedExamples
-    >>> from hf_select.scoring.models import tiny_llama
+    >>> from hf_select.scoring.encoding import TokenizedExamples
+    >>> from hf_select.testing import tiny_llama
     >>> base = tiny_llama(vocab_size=32)
     >>> ex = TokenizedExamples.from_ids([[1, 2, 3, 4, 5, 6]] * 4)
     >>> tuned, info = lora_finetune(base, ex, LoraFinetuneConfig(epochs=2, learning_rate=1e-2, dtype="float32"))
@@ -25,9 +25,10 @@ from typing import Any
 import numpy as np
 
 from ..import_utils import require
-from .batching import TokenizedExamples, collate, plan_batches
+from .batching import collate, plan_batches
+from .encoding import TokenizedExamples
 from .engine import autocast_context
-from .nll import chunked_token_nll
+from .nll import forward_token_nll
 
 
 @dataclass
@@ -82,8 +83,6 @@ def lora_finetune(model: Any, examples: TokenizedExamples, config: LoraFinetuneC
     params = [p for p in peft_model.parameters() if p.requires_grad]
     lora_params = int(sum(p.numel() for p in params))
     optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=0.0)
-    decoder = peft_model.get_decoder() if hasattr(peft_model, "get_decoder") else peft_model.base_model.get_decoder()
-    head = peft_model.get_output_embeddings()
     rng = np.random.default_rng(config.seed)
     lengths = examples.lengths
     order_all: list[int] = []
@@ -99,13 +98,8 @@ def lora_finetune(model: Any, examples: TokenizedExamples, config: LoraFinetuneC
         rng.shuffle(batches)
         for rows_b in batches:
             batch = collate(examples, rows_b, "bucketed").to(device)
-            kwargs = {"input_ids": batch.input_ids, "position_ids": batch.position_ids, "use_cache": False}
-            if batch.attention_mask is not None:
-                kwargs["attention_mask"] = batch.attention_mask
             with autocast_context(device, config.dtype):
-                hidden = decoder(**kwargs).last_hidden_state
-                picked = hidden.reshape(-1, hidden.shape[-1]).index_select(0, batch.gather_index)
-                nll = chunked_token_nll(picked, head.weight, batch.labels, config.lm_head_chunk)
+                nll = forward_token_nll(peft_model, batch, chunk_size=config.lm_head_chunk)
             loss = nll.mean()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

@@ -14,8 +14,7 @@ every valid IFD, which is > 0), so ``"top"`` takes them last. Both passes run on
 
 Example:
     >>> import hf_select as hs
-    >>> from hf_select.scoring.models import tiny_llama
-    >>> from hf_select.selectors.perplexity import toy_tokenizer
+    >>> from hf_select.testing import tiny_llama, toy_tokenizer
     >>> rows = [{"prompt": "Say hi: ", "completion": "hi there"}, {"prompt": "Count: ", "completion": "1 2 3 4"}]
     >>> sel = hs.get_selector("ifd", model=tiny_llama(vocab_size=128), tokenizer=toy_tokenizer(), dtype="float32",
     ...                       show_progress=False, drop_above_one=False)

@@ -17,8 +17,7 @@ every real score (``min - 1`` / ``max + 1``).
 
 Example:
     >>> import hf_select as hs
-    >>> from hf_select.scoring.models import tiny_llama
-    >>> from hf_select.selectors.perplexity import toy_tokenizer
+    >>> from hf_select.testing import tiny_llama, toy_tokenizer
     >>> sel = hs.get_selector("perplexity", model=tiny_llama(vocab_size=128), tokenizer=toy_tokenizer(),
     ...                       dtype="float32", show_progress=False)
     >>> scores = sel.score(["a short text", "another, longer piece of text"])
@@ -46,11 +45,15 @@ class ModelScoringConfig(SelectorConfig):
     model: Any = field(default=None, metadata={
         "help": "Reference causal LM: a local folder or a model object (default: SmolLM2-135M-Instruct, offline)."})
     tokenizer: Any = field(default=None, metadata={"help": "Tokenizer (object or folder); default: the model's."})
-    dtype: str = field(default="bfloat16", metadata={
-        "help": "Compute dtype: 'bfloat16' (autocast; fast path on CPU and GPU) or 'float32' (exact)."})
+    dtype: str = field(default="auto", metadata={
+        "help": "Compute dtype: 'auto' (bfloat16 where the device runs it fast, else float32), 'bfloat16' (autocast; "
+                "fast path on CPU and GPU), 'float16' or 'float32' (exact)."})
     max_tokens_per_batch: int = field(default=8192, metadata={"help": "Token budget of one forward pass."})
     max_length: int | None = field(default=None, metadata={
         "help": "Cut examples to this many tokens (default: the model's maximum); cut rows are counted in the cost."})
+    add_special_tokens: bool = field(default=True, metadata={
+        "help": "Add the tokenizer's special tokens (e.g. BOS) once, as a plain tokenizer(text) call does; False scores "
+                "the bare text (hf_select.scoring.encoding)."})
     batching: str = field(default="auto", metadata={"help": "'auto', 'bucketed', 'packed' or 'single'."})
     attn_implementation: str = field(default="auto", metadata={"help": "'auto', 'sdpa', 'eager', 'flash_attention_2'."})
     nll_backend: str = field(default="auto", metadata={"help": "'auto', 'torch' (chunked), 'triton' or 'full'."})
@@ -60,7 +63,9 @@ class ModelScoringConfig(SelectorConfig):
         "help": "Rows with no scored token: 'error', 'lowest' (below every score) or 'highest'."})
     cache_dir: str | None = field(default=None, metadata={
         "help": "Folder of the per-shard score cache (resume after a kill); None disables it."})
-    shard_size: int = field(default=1024, metadata={"help": "Rows per cache shard / per unit of multi-process work."})
+    shard_size: int | None = field(default=None, metadata={
+        "help": "Rows per cache shard / per unit of multi-process work (default: at most 1024, and at least 8 shards "
+                "so every process of a small multi-process run has work)."})
 
 
 @dataclass
@@ -89,21 +94,22 @@ class ModelScoringSelector(Selector):
         if c.on_empty not in ON_EMPTY:
             raise ValueError(f"on_empty={c.on_empty!r} is not known; use one of {ON_EMPTY}.")
         for name in ("max_tokens_per_batch", "lm_head_chunk", "shard_size"):
+            if name == "shard_size" and c.shard_size is None:
+                continue
             if not isinstance(getattr(c, name), int) or getattr(c, name) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(c, name)!r}.")
         if c.max_length is not None and (not isinstance(c.max_length, int) or c.max_length < 2):
             raise ValueError(f"max_length must be an integer >= 2 or None, got {c.max_length!r}.")
-        from ..scoring.models import resolve_dtype
+        from ..scoring.loading import dtype_name
 
-        resolve_dtype(c.dtype)
+        dtype_name(c.dtype)
         self._loaded: tuple[Any, Any] | None = None
 
     # -- pieces ---------------------------------------------------------------------------------------------------
     def load(self) -> tuple[Any, Any]:
         """``(model, tokenizer)``, loaded once per selector (a model object is used as is)."""
         if self._loaded is None:
-            from ..scoring.dispatch import resolve_device
-            from ..scoring.models import load_causal_lm, load_tokenizer, smollm2_local_path
+            from ..scoring.models import load_causal_lm, load_tokenizer, resolve_device, smollm2_local_path
 
             with self.cost.stage("load_model"):
                 source = self.config.model if self.config.model is not None else smollm2_local_path()
@@ -140,8 +146,8 @@ class ModelScoringSelector(Selector):
         max_length = c.max_length if c.max_length is not None else default_max_length(model, tokenizer)
         with self.cost.stage(stage) as record:
             out = nll_for_texts(model, tokenizer, items, self.engine_config(), completion_only=completion_only,
-                                max_length=max_length, cache_dir=c.cache_dir, shard_size=c.shard_size,
-                                key_extra=key_extra)
+                                max_length=max_length, add_special_tokens=c.add_special_tokens,
+                                cache_dir=c.cache_dir, shard_size=c.shard_size, key_extra=key_extra)
             record.tokens = int(out.forward_tokens)
             record.flops = _forward_flops(model, out)
             record.detail.update(out.report())
@@ -153,7 +159,7 @@ class ModelScoringSelector(Selector):
                   lora_r: int, completion_only: bool) -> tuple[Any, dict[str, Any]]:
         """LoRA-tune a copy of ``model`` on the target (cost stage ``finetune_target``); returns (model, recipe)."""
         from ..cost.flops import lora_train_flops
-        from ..scoring.batching import tokenize_examples
+        from ..scoring.encoding import encode
         from ..scoring.finetune import LoraFinetuneConfig, lora_finetune
         from ..scoring.pipeline import default_max_length
 
@@ -162,7 +168,8 @@ class ModelScoringSelector(Selector):
                                     dtype=c.dtype, lm_head_chunk=c.lm_head_chunk, seed=c.seed)
         items = self.items(target, tokenizer, pairs=completion_only)
         max_length = c.max_length if c.max_length is not None else default_max_length(model, tokenizer)
-        examples = tokenize_examples(items, tokenizer, max_length=max_length, completion_only=completion_only)
+        examples = encode(items, tokenizer, max_length=max_length, completion_only=completion_only,
+                          add_special_tokens=c.add_special_tokens)
         with self.cost.stage("finetune_target") as record:
             tuned, info = lora_finetune(model, examples, recipe)
             record.tokens = int(info["tokens"])
@@ -231,7 +238,7 @@ class PerplexitySelector(ModelScoringSelector):
         of the forward pass, plus the LoRA fine-tune when ``finetune_on_target_epochs > 0``."""
         from ..cost.flops import lora_train_flops, perplexity_selection_flops
         from ..cost.record import SelectionCost, hardware_info
-        from ..scoring.batching import tokenize_examples
+        from ..scoring.encoding import encode
         from ..scoring.pipeline import default_max_length
 
         c = self.config
@@ -240,7 +247,8 @@ class PerplexitySelector(ModelScoringSelector):
 
         def lengths(data: Any) -> list[int]:
             items = self.items(data, tokenizer, pairs=c.completion_only)
-            ex = tokenize_examples(items, tokenizer, max_length=max_length, completion_only=c.completion_only)
+            ex = encode(items, tokenizer, max_length=max_length, completion_only=c.completion_only,
+                        add_special_tokens=c.add_special_tokens)
             return [int(n) for n, t in zip(ex.lengths, ex.num_targets) if t > 0]
 
         config = model.config.to_dict()
@@ -272,15 +280,3 @@ class PerplexitySelector(ModelScoringSelector):
         self.last_nll = mean
         values = np.exp(mean) if c.score == "perplexity" else mean
         return self.finish(values, out.num_targets > 0)
-
-
-def toy_tokenizer() -> Any:
-    """A tiny byte-level fast tokenizer (ids 0..127, no special tokens) for examples and tests without downloads."""
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
-    vocab = {chr(i) if chr(i).isprintable() else f"<{i}>": i for i in range(128)}
-    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<0>"))
-    backend.pre_tokenizer = pre_tokenizers.Split(pattern="", behavior="isolated")
-    return PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<0>", eos_token="<1>")
-

@@ -7,7 +7,7 @@ on the model yet. :func:`trainable_lora_params` applies the same ``peft_config``
 
 Example:
     >>> from peft import LoraConfig
-    >>> from hf_select.scoring.models import tiny_llama
+    >>> from hf_select.testing import tiny_llama
     >>> model = tiny_llama(vocab_size=64)           # hidden 32, 2 layers
     >>> trainable_lora_params(model, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"))
     896

@@ -13,7 +13,8 @@ pytestmark = pytest.mark.skipif(not (is_transformers_available() and is_trl_avai
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    from hf_select.scoring.models import load_tokenizer, smollm2_local_path, tiny_llama
+    from hf_select.scoring.models import load_tokenizer, smollm2_local_path
+    from hf_select.testing import tiny_llama
 
     try:
         tok = load_tokenizer(smollm2_local_path())

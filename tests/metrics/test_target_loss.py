@@ -38,7 +38,8 @@ def test_add_batch_accumulates(metric):
 def test_texts_with_model_match_manual(metric):
     import torch
 
-    from hf_select.scoring.models import load_tokenizer, smollm2_local_path, tiny_llama
+    from hf_select.scoring.models import load_tokenizer, smollm2_local_path
+    from hf_select.testing import tiny_llama
 
     try:
         tok = load_tokenizer(smollm2_local_path())

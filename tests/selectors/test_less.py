@@ -7,7 +7,8 @@ pytest.importorskip("torch")
 pytest.importorskip("peft")
 
 import hf_select as hs  # noqa: E402
-from hf_select.selectors.less import LessConfig, aggregate_subtasks, tiny_test_setup  # noqa: E402
+from hf_select.selectors.less import LessConfig, aggregate_subtasks  # noqa: E402
+from hf_select.testing import tiny_test_setup  # noqa: E402
 
 FAST = dict(lora_r=4, lora_alpha=8, lora_dropout=0.0, warmup_fraction=0.5, warmup_epochs=2, projection_dim=256,
             learning_rate=1e-3, train_batch_size=4, show_progress=False)
