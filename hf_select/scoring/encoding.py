@@ -25,8 +25,8 @@ Example:
     ([2, 81, 58, 32, 121, 101, 115], [False, False, False, False, True, True, True])
     >>> ex.num_targets.tolist()          # plain text: every token after the first
     [3, 2]
-    >>> encode(["hi<1>\\n"], toy_tokenizer(), append_eos=True).input_ids[0].tolist()   # already ends with EOS
-    [104, 105, 1, 10]
+    >>> encode(["hi", "hi<1> "], toy_tokenizer(), append_eos=True).input_ids[1].tolist()   # already ends with EOS
+    [104, 105, 1, 32]
 """
 
 from __future__ import annotations

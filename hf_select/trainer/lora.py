@@ -35,14 +35,11 @@ def trainable_lora_params(model: Any, peft_config: Any = None) -> int | None:
         return None
     import torch
     from peft import get_peft_model
-    from transformers import AutoConfig, AutoModelForCausalLM, PretrainedConfig
+    from transformers import AutoModelForCausalLM
 
-    if isinstance(model, PretrainedConfig):
-        config = model
-    elif hasattr(model, "config"):
-        config = model.config
-    else:
-        config = AutoConfig.from_pretrained(model, local_files_only=True)
+    from ..scoring.loading import load_config
+
+    config = load_config(model)
     with torch.device("meta"):
         try:
             skeleton = type(model)(copy.deepcopy(config)) if hasattr(model, "config") else None
