@@ -93,15 +93,14 @@ def _load_data(spec: str, argument: str, max_rows: int | None = None):
 
 def _model_path(name: str | None) -> str:
     if not name:
-        raise ValueError("model_name_or_path is required: a local model folder or 'smollm2'.")
+        raise ValueError("model_name_or_path is required: a local model folder, a Hub id or 'smollm2'.")
     if name == SMOLLM2_ALIAS:
         from ..scoring.models import smollm2_local_path
 
         return smollm2_local_path()
-    if not os.path.isdir(name):
-        raise FileNotFoundError(f"model_name_or_path={name!r} is not a local folder (hf-select sft never downloads); "
-                                "use a save_pretrained folder or 'smollm2'.")
-    return name
+    from ..scoring.loading import model_source
+
+    return model_source(name, "model_name_or_path")  # a folder, or a Hub id (local HF cache first)
 
 
 def selection_config(args: SelectionArguments, *, tokenizer: Any = None, model_config: Any = None,
@@ -125,21 +124,15 @@ def selection_config(args: SelectionArguments, *, tokenizer: Any = None, model_c
 
 def train(training_args: Any, model_args: Any, sel_args: SelectionArguments, data_args: DataArguments) -> Any:
     """Build the model, tokenizer, data and :class:`SelectiveSFTTrainer`; train; save model, selection, cost."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import get_peft_config
 
-    from ..scoring.models import ensure_pad_token
+    from ..scoring.loading import load_causal_lm, load_tokenizer
     from ..trainer import SelectiveSFTTrainer
 
     path = _model_path(model_args.model_name_or_path)
-    kwargs: dict[str, Any] = {"local_files_only": True}
-    if model_args.dtype not in (None, "auto"):
-        import torch
-
-        kwargs["dtype"] = getattr(torch, model_args.dtype)
-    model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
-    tokenizer = ensure_pad_token(AutoTokenizer.from_pretrained(path, local_files_only=True))
+    # TRL's dtype "auto" means the checkpoint's dtype
+    model = load_causal_lm(path, dtype=None if model_args.dtype in (None, "auto") else model_args.dtype).train()
+    tokenizer = load_tokenizer(path)
     pool = _load_data(data_args.dataset, "dataset", data_args.dataset_max_rows)
     selection = selection_config(sel_args, tokenizer=tokenizer, model_config=model.config,
                                  epochs=float(training_args.num_train_epochs))

@@ -133,13 +133,15 @@ def kernel_status(device: str = "cuda") -> tuple[bool, str]:
     try:
         import torch
 
+        from .nll import reference_token_nll
+
         tokens, hidden_size, vocab = SMOKE_SHAPE
         g = torch.Generator().manual_seed(0)
         hidden = torch.randn(tokens, hidden_size, generator=g).to(device)
         weight = torch.randn(vocab, hidden_size, generator=g).to(device)
         labels = torch.randint(0, vocab, (tokens,), generator=g).to(device)
         got = module.fused_linear_cross_entropy_nll(hidden, weight, labels)
-        want = torch.nn.functional.cross_entropy(hidden @ weight.T, labels, reduction="none")
+        want = reference_token_nll(hidden, weight, labels)
         error = float((got - want).abs().max())
     except Exception as err:  # noqa: BLE001 - a kernel that does not run: report it, never break scoring
         return False, f"the kernel does not run on {device} ({type(err).__name__}: {str(err)[:200]})"

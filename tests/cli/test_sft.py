@@ -83,4 +83,4 @@ def test_cli_sft_errors(tmp_path, model_dir, capsys):
     assert "only one of k, fraction" in capsys.readouterr().err
     config = _setup(tmp_path, model_dir, model_name_or_path=str(tmp_path / "missing"))
     assert main(["sft", "--config", config]) == 2
-    assert "not a local folder" in capsys.readouterr().err
+    assert "does not exist" in capsys.readouterr().err

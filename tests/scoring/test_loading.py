@@ -11,18 +11,9 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from hf_select.scoring.loading import (  # noqa: E402
-    DTYPES,
-    dtype_name,
-    ensure_pad_token,
-    fast_dtype,
-    load_causal_lm,
-    load_config,
-    load_tokenizer,
-    model_source,
-    resolve_device,
-    resolve_dtype,
-)
+from hf_select.scoring.loading import DTYPES, dtype_name, ensure_pad_token, fast_dtype  # noqa: E402
+from hf_select.scoring.loading import load_causal_lm, load_config, load_tokenizer, model_source  # noqa: E402
+from hf_select.scoring.loading import resolve_device, resolve_dtype  # noqa: E402
 from hf_select.testing import tiny_llama, toy_tokenizer  # noqa: E402
 
 
