@@ -59,6 +59,11 @@ class SelectionConfig:
     filters: list[Any] = field(
         default_factory=list, metadata={"help": "hf_select.filters Filter objects applied before scoring."}
     )
+    columns: dict[str, str] | None = field(
+        default=None, metadata={"help": "Rename pool columns to TRL names before reading them, e.g. "
+                                        "{'question': 'prompt', 'answer': 'completion'}."})
+    target_columns: dict[str, str] | None = field(
+        default=None, metadata={"help": "The same for the target examples."})
     refresh: str | int | None = field(
         default=None, metadata={"help": "Trainer only: re-select every 'epoch' or every N steps (model-based selectors)."}
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from ._common import add_size_args, atomic_output, parse_kv, write_json
+from ._common import add_column_args, add_output_args, add_size_args, check_output, output_dir, parse_kv, write_json
 
 SUBSET_FORMATS = ("parquet", "jsonl")
 
@@ -25,6 +25,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--strategy-arg", action="append", metavar="KEY=VALUE", help="Strategy option (repeatable).")
     p.add_argument("--option", "-o", action="append", metavar="KEY=VALUE", help="Selector option (repeatable).")
     p.add_argument("--text-field", help="Text column of language-modeling data.")
+    add_column_args(p)
     p.add_argument("--train-model", help="For --budget-flops: parameter count or local model/config path.")
     p.add_argument("--train-lora-params", type=int, help="For --budget-flops: trainable LoRA parameters when the "
                                                          "training will be LoRA (priced on a frozen base).")
@@ -32,7 +33,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--plugin", action="append", metavar="MODULE",
                    help="Import MODULE first (it may register selectors with @hf_select.register_selector).")
     p.add_argument("--subset-format", choices=SUBSET_FORMATS, default="parquet")
-    p.add_argument("--output", required=True, help="Output folder (written atomically).")
+    add_output_args(p, "Output folder: selection/, subset.<format>, cost.json.")
     return p
 
 
@@ -42,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from ..data.io import as_dataset
     from ..selection import select
 
+    check_output(args)  # before any work
     for module in args.plugin or []:
         importlib.import_module(module)
     pool = as_dataset(args.dataset, "--dataset")
@@ -58,8 +60,10 @@ def run(args: argparse.Namespace) -> int:
                              "path.") from None
     res = select(pool, args.selector, target=target, k=args.k, fraction=args.fraction, budget_flops=args.budget_flops,
                  strategy=args.strategy, strategy_kwargs=parse_kv(args.strategy_arg, "--strategy-arg"), seed=args.seed,
-                 train_model=train_model, train_lora_params=args.train_lora_params, **options)
-    with atomic_output(args.output) as tmp:
+                 train_model=train_model, train_lora_params=args.train_lora_params,
+                 columns=parse_kv(args.columns, "--columns") or None,
+                 target_columns=parse_kv(args.target_columns, "--target-columns") or None, **options)
+    with output_dir(args, "cli-select") as tmp:
         write_outputs(res, tmp, subset_format=args.subset_format)
     print(f"selected {res.k} of {len(res.scores)} rows with {res.selector} in {res.cost.seconds:.2f}s "
           f"({res.cost.flops:.3g} FLOPs) -> {args.output}")

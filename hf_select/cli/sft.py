@@ -126,9 +126,13 @@ def train(training_args: Any, model_args: Any, sel_args: SelectionArguments, dat
     """Build the model, tokenizer, data and :class:`SelectiveSFTTrainer`; train; save model, selection, cost."""
     from trl import get_peft_config
 
+    from ..atomic import check_output_dir
     from ..scoring.loading import load_causal_lm, load_tokenizer
     from ..trainer import SelectiveSFTTrainer
 
+    # the selection is saved after training: refuse a folder of the user's there before any work
+    check_output_dir(os.path.join(training_args.output_dir, "selection"), overwrite=True,
+                     argument="output_dir/selection")
     path = _model_path(model_args.model_name_or_path)
     # TRL's dtype "auto" means the checkpoint's dtype
     model = load_causal_lm(path, dtype=None if model_args.dtype in (None, "auto") else model_args.dtype).train()

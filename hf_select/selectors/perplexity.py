@@ -148,9 +148,12 @@ class ModelScoringSelector(Selector):
             out = nll_for_texts(model, tokenizer, items, self.engine_config(), completion_only=completion_only,
                                 max_length=max_length, add_special_tokens=c.add_special_tokens,
                                 cache_dir=c.cache_dir, shard_size=c.shard_size, key_extra=key_extra)
-            record.tokens = int(out.forward_tokens)
-            record.flops = _forward_flops(model, out)
+            # What the scores cost, cached shards included (issue 11); what this run paid is recorded beside it.
+            record.tokens = int(np.sum(out.lengths))
+            record.flops = _forward_flops(model, record.tokens)
             record.detail.update(out.report())
+            record.detail["paid_now"] = {"tokens": int(out.forward_tokens),
+                                         "flops": _forward_flops(model, int(out.forward_tokens))}
         if out.truncated_rows:
             self.cost.notes["num_truncated"] = self.cost.notes.get("num_truncated", 0) + len(out.truncated_rows)
         return out
@@ -208,13 +211,13 @@ def _fingerprint(items: list[Any]) -> str:
     return fingerprint_texts(items)
 
 
-def _forward_flops(model: Any, out: Any) -> float:
-    """2N FLOPs per forward token (the paper's convention) over the examples really run (cached ones cost 0)."""
+def _forward_flops(model: Any, tokens: int) -> float:
+    """2N FLOPs per forward token (the paper's convention)."""
     from ..cost.flops import forward_flops
 
-    if out.forward_tokens == 0:
+    if tokens == 0:
         return 0.0
-    return float(forward_flops(model.config.to_dict(), int(out.forward_tokens)))
+    return float(forward_flops(model.config.to_dict(), int(tokens)))
 
 
 @register_selector("perplexity")

@@ -100,7 +100,11 @@ def test_cache_dir_reuses_scores(model_tok, tmp_path):
     b = second.score(texts)
     np.testing.assert_array_equal(a, b)
     stage = next(s for s in second.last_cost.stages if s.name == "forward_pool")
-    assert stage.flops == 0 and stage.detail["cache"]["loaded"] == [0, 1, 2]
+    computed = next(s for s in first.last_cost.stages if s.name == "forward_pool")
+    assert stage.detail["cache"]["loaded"] == [0, 1, 2]
+    # the scores cost the same whether computed or read from the cache (issue 11); this run paid nothing
+    assert stage.flops == computed.flops > 0 and stage.tokens == computed.tokens
+    assert stage.detail["paid_now"] == {"tokens": 0, "flops": 0.0}
 
 
 def test_finetune_on_target_changes_scores_and_is_costed(model_tok):
