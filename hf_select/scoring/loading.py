@@ -78,19 +78,11 @@ def _is_local(source: Any) -> bool:
     return isinstance(source, (str, os.PathLike)) and Path(source).expanduser().exists()
 
 
-def _hub_id(source: str) -> bool:
-    """Whether ``source`` can name a Hub repository (``name`` or ``namespace/name``)."""
-    if not isinstance(source, str) or source.startswith((".", "/", "~")) or source.count("/") > 1:
-        return False
-    try:
-        from huggingface_hub.utils import HFValidationError, validate_repo_id
-    except ImportError:  # pragma: no cover - transformers depends on huggingface_hub
-        return False
-    try:
-        validate_repo_id(source)
-    except HFValidationError:
-        return False
-    return True
+def _hub_id(source: Any) -> bool:
+    """Whether ``source`` can name a Hub repository (``name`` or ``namespace/name``): the rule datasets use."""
+    from ..data.io import _is_hub_id
+
+    return isinstance(source, str) and _is_hub_id(source)
 
 
 def model_source(model_or_path: Any, argument: str = "model") -> str:
