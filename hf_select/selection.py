@@ -93,7 +93,8 @@ def select(
         selector: a registered name (``hf_select.list_selectors()``) or a ``Selector``; default ``config.selector``.
         target: target examples (same forms as ``dataset``); needed by target-aware selectors.
         k / fraction / budget_flops: the size; give exactly one (``strategy="threshold"`` may give none).
-        strategy: ``top`` (default), ``bottom``, ``band``, ``threshold``, ``gumbel`` or ``thirds``.
+        strategy: ``top`` (default), ``bottom``, ``band``, ``threshold``, ``gumbel``, ``top_ppl`` or ``mid_ppl``
+            (see :data:`hf_select.strategies.STRATEGY_HELP` for which rows each takes first).
         strategy_kwargs: the strategy's options.
         seed: seed for the selector (when it has one) and the randomised strategies.
         train_model: the model to be trained (parameter count, transformers config or local path), for budgets.

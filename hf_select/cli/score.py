@@ -92,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
 
         info = init_distributed()
     cls = get_selector_class(args.selector)
-    options = _options(args, {f.name for f in dataclasses.fields(cls.config_class)})
+    names = {f.name for f in dataclasses.fields(cls.config_class)}
+    options = _options(args, cls.option_names() if hasattr(cls, "option_names") else names)
     pool = as_dataset(args.dataset, "--dataset", columns=parse_kv(args.columns, "--columns") or None)
     target = as_dataset(args.target, "--target", columns=parse_kv(args.target_columns, "--target-columns") or None) \
         if args.target else None

@@ -2,6 +2,9 @@
 
 Example:
     hf-select select --dataset pool.parquet --target target.jsonl --selector bm25 --fraction 0.1 --output out/
+    # the compute-constrained paper's Top-PPL (CCDS recipe: target-tuned LoRA reference, lowest perplexity third first)
+    hf-select select --dataset pool.parquet --target target.jsonl --selector perplexity --option preset=ccds \
+        --strategy top_ppl --fraction 0.1 --output out/
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from ..strategies import describe_strategies
 from ._common import add_column_args, add_output_args, add_size_args, check_output, output_dir, parse_kv, write_json
 
 SUBSET_FORMATS = ("parquet", "jsonl")
@@ -21,7 +25,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--target", help="Target examples: a jsonl/json/parquet/csv/txt file.")
     p.add_argument("--selector", default="bm25", help="Selector name (default: bm25).")
     add_size_args(p)
-    p.add_argument("--strategy", default="top", help="top | bottom | band | threshold | gumbel | thirds.")
+    p.add_argument("--strategy", default="top", metavar="STRATEGY",
+                   help=f"Order of the kept rows (higher score = preferred): {describe_strategies()}.")
     p.add_argument("--strategy-arg", action="append", metavar="KEY=VALUE", help="Strategy option (repeatable).")
     p.add_argument("--option", "-o", action="append", metavar="KEY=VALUE", help="Selector option (repeatable).")
     p.add_argument("--text-field", help="Text column of language-modeling data.")

@@ -190,9 +190,7 @@ def _pair(row: Mapping[str, Any], i: int, fmt: str, tokenizer: Any, text_field: 
           cols: Sequence[str]) -> tuple[str, str, str]:
     """(query, prompt_part, completion_part) of one row."""
     if fmt in _CONVERSATIONS:
-        convert = _CONVERSATIONS[fmt]
-        column = "messages" if convert is None else (SHAREGPT_COLUMN if fmt == "sharegpt" else "row")
-        msgs = validate_messages(row["messages"] if convert is None else convert(row, i), i, column)
+        msgs, column = _conversation(row, i, fmt)
         return _conversation_parts(msgs, i, column, tokenizer)
     if fmt == "language_modeling":
         col = _text_column(cols, text_field)
@@ -223,6 +221,13 @@ def _pair(row: Mapping[str, Any], i: int, fmt: str, tokenizer: Any, text_field: 
     if not query and isinstance(row[completion_col], (list, tuple)):  # implicit-prompt preference
         query = _first_user(validate_messages(row[completion_col], i, completion_col), i, completion_col)
     return query, prompt, _side(row[completion_col], i, completion_col, tokenizer)
+
+
+def _conversation(row: Mapping[str, Any], i: int, fmt: str) -> tuple[list[Mapping[str, Any]], str]:
+    """The messages of a row in one of the conversation formats, and the column named in errors."""
+    convert = _CONVERSATIONS[fmt]
+    column = "messages" if convert is None else (SHAREGPT_COLUMN if fmt == "sharegpt" else "row")
+    return validate_messages(row["messages"] if convert is None else convert(row, i), i, column), column
 
 
 def _conversation_parts(msgs: list[Mapping[str, Any]], i: int, column: str, tokenizer: Any) -> tuple[str, str, str]:
@@ -297,3 +302,37 @@ def prompt_completion_texts(data: Any, *, text_field: str | None = None, tokeniz
                             format: str = "auto") -> list[tuple[str, str]]:
     """``(prompt part, completion part)`` of each row, for completion-only losses; ``prompt == ""`` for plain text."""
     return [(p, c) for _, p, c in example_parts(data, text_field=text_field, tokenizer=tokenizer, format=format)]
+
+
+def query_answer_texts(data: Any, *, text_field: str | None = None) -> list[tuple[str, str]]:
+    """``(query, answer)`` of each row as plain text, without a chat template or role markers: the ``"query"`` view
+    (the prompt, or the first user turn) and the answer (the completion / chosen side; for conversations the contents
+    of the turns after the last user turn, joined by newlines). Plain-text rows give ``("", text)``.
+
+    Example:
+        >>> chat = [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}]
+        >>> query_answer_texts([{"messages": chat}])
+        [('2+2?', '4')]
+        >>> query_answer_texts([{"prompt": "Say hi.", "completion": " hi"}])
+        [('Say hi.', ' hi')]
+        >>> query_answer_texts([{"instruction": "Sort", "input": "[3,1]", "output": "[1,3]"}])[0][1]
+        '[1,3]'
+    """
+    rows, cols = _rows(data, text_field)
+    fmt = format_of_columns(cols, text_field) if rows else "language_modeling"
+    if fmt == "language_modeling" and text_field is None and "messages" in cols:
+        fmt = "conversational"
+    out = []
+    for i, row in enumerate(rows):
+        query, _, answer = _pair(row, i, fmt, None, text_field, cols)
+        msgs, column = None, "chosen" if fmt == "preference" else "completion"
+        if fmt in _CONVERSATIONS:
+            msgs, column = _conversation(row, i, fmt)
+        elif isinstance(row.get(column), (list, tuple)) and fmt != "stepwise":
+            msgs = validate_messages(row[column], i, column)
+        if fmt == "language_modeling":
+            query = ""
+        elif msgs is not None:
+            answer = "\n".join(_content(m, i, column) for m in msgs[_split_conversation(msgs):])
+        out.append((query, answer))
+    return out

@@ -2,9 +2,9 @@
 
 :func:`nll_for_texts` is what the model-based selectors (perplexity, IFD, CoLoR-Filter) call. The pool is cut into
 shards of consecutive rows (by default at least :data:`MIN_SHARDS`, so every process of a small multi-process run
-has work; see :func:`default_shard_size`); each shard is scored by :func:`~hf_select.scoring.engine.score_nll`, written to the
-:class:`~hf_select.scoring.cache.ShardCache` (when a cache folder is given) and, under ``torch.distributed``,
-computed by one rank only (:func:`~hf_select.scoring.distributed.run_sharded`). The cache key covers the scored
+has work; see :func:`default_shard_size`); each shard is scored by :func:`~hf_select.scoring.engine.score_nll`,
+written to the :class:`~hf_select.scoring.cache.ShardCache` (when a cache folder is given) and, under
+``torch.distributed``, computed by one rank only (:func:`~hf_select.scoring.distributed.run_sharded`). The cache key covers the scored
 texts, every knob that changes the numbers, and the model fingerprint.
 
 Example:
@@ -33,7 +33,7 @@ import numpy as np
 
 from .cache import ShardCache, cache_key, concat_shards, fingerprint_texts
 from .distributed import dist_info, run_sharded
-from .encoding import encode
+from .encoding import TokenizedExamples, encode
 from .engine import NLLConfig, mean_nll, score_nll
 from .loading import dtype_name
 
@@ -97,7 +97,8 @@ def nll_for_texts(model: Any, tokenizer: Any, items: Sequence[str] | Sequence[tu
                   add_special_tokens: bool = True, append_eos: bool = False,
                   cache_dir: str | os.PathLike | None = None, shard_size: int | None = None,
                   model_id: str | None = None, key_extra: dict[str, Any] | None = None) -> TextNLL:
-    """Summed NLL and scored-token counts of ``items`` (texts, or ``(prompt, completion)`` pairs).
+    """Summed NLL and scored-token counts of ``items`` (texts, ``(prompt, completion)`` pairs, or already tokenised
+    :class:`~.encoding.TokenizedExamples`, scored as they are).
 
     Args:
         model: a loaded causal LM (see :func:`~hf_select.scoring.models.load_causal_lm`).
@@ -118,8 +119,14 @@ def nll_for_texts(model: Any, tokenizer: Any, items: Sequence[str] | Sequence[tu
         raise ValueError(f"shard_size must be >= 1, got {shard_size}.")
     max_length = max_length if max_length is not None else default_max_length(model, tokenizer)
     start = time.perf_counter()
-    examples = encode(items, tokenizer, max_length=max_length, completion_only=completion_only,
-                      add_special_tokens=add_special_tokens, append_eos=append_eos)
+    if isinstance(items, TokenizedExamples):  # already encoded (e.g. IFD's answers after a fixed prefix)
+        examples = items
+        content = fingerprint_texts([(" ".join(map(str, ids)), "".join("1" if m else "0" for m in mask))
+                                     for ids, mask in zip(items.input_ids, items.target_mask)])
+    else:
+        examples = encode(items, tokenizer, max_length=max_length, completion_only=completion_only,
+                          add_special_tokens=add_special_tokens, append_eos=append_eos)
+        content = fingerprint_texts(items)
     n = len(examples)
     info = dist_info()
     shard_size = shard_size or default_shard_size(n, info.world_size)
@@ -132,7 +139,7 @@ def nll_for_texts(model: Any, tokenizer: Any, items: Sequence[str] | Sequence[tu
                           max_length=max_length, add_special_tokens=add_special_tokens, append_eos=append_eos,
                           shard_size=shard_size, extra=key_extra or {})
         mid = model_id or model_fingerprint(model)
-        key = cache_key(content=fingerprint_texts(items), config=key_config, model=mid, kind="nll")
+        key = cache_key(content=content, config=key_config, model=mid, kind="nll")
         cache = ShardCache(cache_dir, key, n, shard_size, info={"config": key_config, "model": mid})
     ranges = [(s * shard_size, min((s + 1) * shard_size, n)) for s in range(-(-n // shard_size))]
     runs: list[Any] = []

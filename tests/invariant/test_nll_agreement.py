@@ -1,5 +1,5 @@
-"""One NLL everywhere (issue 10): the perplexity selector's per-row score equals the target_loss metric's loss of
-that row, and the NLLs inside IFD, CoLoR-Filter and LESS equal the scoring engine's on the same rows (fp32)."""
+"""One NLL everywhere (issue 10): the perplexity selector's per-row NLL equals the target_loss metric's loss of
+that row (its default score is -NLL, lowest perplexity first), and the NLLs inside IFD, CoLoR-Filter and LESS equal the scoring engine's on the same rows (fp32)."""
 
 import os
 
@@ -49,12 +49,16 @@ def test_perplexity_selector_equals_target_loss_metric(setup, kind, completion_o
         pytest.skip("plain text has no prompt")
     sel = hs.get_selector("perplexity", model=model, tokenizer=tok, dtype="float32", completion_only=completion_only,
                           add_special_tokens=special, show_progress=False)
-    scores = sel.score(rows)
-    for row, score in zip(prompt_completion_texts(rows, tokenizer=tok), scores):
+    scores = sel.score(rows)  # direction="low" (default): score = -NLL
+    np.testing.assert_array_equal(scores, -sel.last_nll)
+    high = hs.get_selector("perplexity", model=model, tokenizer=tok, dtype="float32", completion_only=completion_only,
+                           add_special_tokens=special, direction="high", show_progress=False).score(rows)
+    np.testing.assert_array_equal(high, sel.last_nll)
+    for row, nll in zip(prompt_completion_texts(rows, tokenizer=tok), sel.last_nll):
         prompt, completion = row
         out = metric.compute(predictions=[prompt + completion], model=model, tokenizer=tok,
                              prompts=[prompt] if completion_only else None, add_special_tokens=special)
-        assert abs(out["loss"] - score) < TOL, (kind, row, out["loss"], score)
+        assert abs(out["loss"] - nll) < TOL, (kind, row, out["loss"], nll)
 
 
 def test_special_tokens_change_the_score(setup):
