@@ -21,6 +21,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..data.io import is_hub_id
 from ..import_utils import require
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
@@ -78,13 +79,6 @@ def _is_local(source: Any) -> bool:
     return isinstance(source, (str, os.PathLike)) and Path(source).expanduser().exists()
 
 
-def _hub_id(source: Any) -> bool:
-    """Whether ``source`` can name a Hub repository (``name`` or ``namespace/name``): the rule datasets use."""
-    from ..data.io import _is_hub_id
-
-    return isinstance(source, str) and _is_hub_id(source)
-
-
 def model_source(model_or_path: Any, argument: str = "model") -> str:
     """The local folder (checked to hold ``config.json``) or the Hub id to load ``model_or_path`` from."""
     if _is_local(model_or_path):
@@ -93,7 +87,7 @@ def model_source(model_or_path: Any, argument: str = "model") -> str:
             raise ValueError(f"{argument}={str(model_or_path)!r} is a folder without config.json; it is not a "
                              "saved Hugging Face model (save one with model.save_pretrained(folder)).")
         return str(path)
-    if isinstance(model_or_path, (str, os.PathLike)) and _hub_id(os.fspath(model_or_path)):
+    if isinstance(model_or_path, (str, os.PathLike)) and is_hub_id(os.fspath(model_or_path)):
         return os.fspath(model_or_path)
     raise ValueError(
         f"{argument}={str(model_or_path)!r} does not exist: pass a local folder saved with save_pretrained, a Hub "
@@ -196,7 +190,7 @@ def load_tokenizer(model_or_path: Any, tokenizer: Any = None) -> Any:
         if not isinstance(source, (str, os.PathLike)):
             config = getattr(source, "config", None)
             source = getattr(source, "name_or_path", None) or getattr(config, "_name_or_path", "")
-            if not source or not (_is_local(source) or _hub_id(str(source))):
+            if not source or not (_is_local(source) or is_hub_id(str(source))):
                 raise ValueError("Cannot find a tokenizer for this model (it was not loaded from a folder or a Hub "
                                  "id): pass tokenizer=<a tokenizer object, a local folder or a Hub id>.")
         tokenizer = source
