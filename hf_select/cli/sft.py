@@ -21,6 +21,8 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..strategies import describe_strategies
+
 
 @dataclass
 class SelectionArguments:
@@ -32,7 +34,8 @@ class SelectionArguments:
     k: int | None = field(default=None, metadata={"help": "Rows to keep."})
     fraction: float | None = field(default=None, metadata={"help": "Fraction of the pool to keep, in (0, 1]."})
     budget_flops: float | None = field(default=None, metadata={"help": "Total FLOP budget (selection + training)."})
-    strategy: str = field(default="top", metadata={"help": "top | bottom | band | threshold | gumbel | thirds."})
+    strategy: str = field(default="top", metadata={
+        "help": f"How scores become a selection (higher score = preferred) -- {describe_strategies()}."})
     strategy_kwargs: str | None = field(default=None, metadata={"help": "Strategy options, a JSON object."})
     selection_seed: int = field(default=0, metadata={"help": "Seed of the selector and randomised strategies."})
     refresh: str | None = field(default=None, metadata={"help": "Re-select every 'epoch' or every N steps."})
