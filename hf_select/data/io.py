@@ -191,8 +191,8 @@ def as_dataset(data: Any, argument: str = "dataset", *, columns: dict[str, str] 
     if data is None:
         raise ValueError(f"{argument} is None; pass a datasets.Dataset, a list of rows or texts, or a file path.")
     if isinstance(data, datasets.IterableDataset):
-        raise TypeError(f"{argument} is a streaming IterableDataset; selection scores every row, so materialise it "
-                        "first, e.g. datasets.Dataset.from_list(list(ds.take(n))).")
+        raise TypeError(f"{argument} is a streaming IterableDataset; hs.select streams a pool given that way, but "
+                        f"{argument} must be in memory: datasets.Dataset.from_list(list(ds.take(n))).")
     if isinstance(data, datasets.DatasetDict):
         raise TypeError(f"{argument} is a DatasetDict with splits {list(data)}; pass one split, e.g. "
                         f"{argument}['train'].")

@@ -95,6 +95,11 @@ class ModelScoringSelector(Selector):
     config_class = ModelScoringConfig
     default_view = "full"
     uses_causal_lm = True
+    streaming = "rows"  # hf_select.streaming scores a stream shard by shard (the target-tuned model is reused)
+
+    def stream_mode(self) -> str | None:
+        # on_empty='lowest'/'highest' fills unscored rows from the whole pool's min / max: not row-local
+        return "rows" if self.config.on_empty == "error" else None
 
     @classmethod
     def option_names(cls) -> set[str]:
@@ -223,6 +228,10 @@ class ModelScoringSelector(Selector):
 
         recipe = self.finetune_recipe()
         items, examples = self.finetune_examples(model, tokenizer, target, completion_only)
+        memo_key = ("finetuned", fingerprint_texts(items), repr(recipe.to_dict()), completion_only)
+        if self.session is not None and memo_key in self.session:  # the shards of a stream: tune once
+            self.cost.add_stage("finetune_target", reused=True)
+            return self.session[memo_key]
         pad_id = tokenizer.pad_token_id if getattr(tokenizer, "pad_token_id", None) is not None else 0
         with self.cost.stage("finetune_target") as record:
             tuned, run = lora_finetune(model, examples, recipe, pad_token_id=pad_id)
@@ -230,8 +239,11 @@ class ModelScoringSelector(Selector):
             record.flops = lora_train_flops(model.config, run.example_tokens, lora_params=run.lora_params)
             record.detail.update(steps=run.steps, losses=run.losses, lora_params=run.lora_params,
                                  skipped_examples=run.skipped_examples, recipe=recipe.to_dict())
-        return tuned, {"recipe": recipe.to_dict(), "target": fingerprint_texts(items),
-                       "finetune_completion_only": self.config.finetune_completion_only}
+        out = (tuned, {"recipe": recipe.to_dict(), "target": fingerprint_texts(items),
+                       "finetune_completion_only": self.config.finetune_completion_only})
+        if self.session is not None:
+            self.session[memo_key] = out
+        return out
 
     def finetune_cost(self, model: Any, tokenizer: Any, target: Any, completion_only: bool) -> Any:
         """Analytic cost stage of :meth:`finetuned` (exact LoRA size, the target's tokens x epochs)."""
