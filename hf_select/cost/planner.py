@@ -166,7 +166,8 @@ def plan(budget_flops: float, profiles: Iterable[MethodProfile], *, train_flops_
     Training gets ``budget - selection``; the fraction is capped at 1 (the whole pool, one epoch of ``F``). Ties go to
     the cheaper selection, then to the earlier profile. When ``budget_flops >= train_flops_full`` the answer is
     :data:`NO_SELECTION` (a row of its own, predicted at ``full_data_performance``, default the highest ceiling):
-    training on the whole pool needs no selection, and every method's row says what selecting would cost instead.
+    training on the whole pool needs no selection; a method that also reaches the whole pool is predicted the same
+    full-data performance (same data), and every method's row notes what selecting would cost instead.
 
     Raises:
         ValueError: the budget is below every method's selection cost (the message names the smallest workable
@@ -209,7 +210,8 @@ def _no_selection_plan(budget: float, full: float, profiles: list[MethodProfile]
     for r in rows:
         if not r.feasible:
             continue
-        if r.fraction >= 1.0:
+        if r.fraction >= 1.0:  # the same data as no selection: the same (full-data) performance
+            r.predicted = p_full
             r.note = (f"trains on the whole pool, the same data as no selection, and pays {r.selection_flops:.3g} "
                       "FLOPs of selection for it" if r.selection_flops > 0 else "trains on the whole pool: the same "
                       "data as no selection")

@@ -269,3 +269,27 @@ def test_base_performance_bounds_p0_so_costly_selectors_do_not_collapse():
     assert prof.selection_flops == sel and prof.p0 == pytest.approx(base)
     assert model.flops_range == (pytest.approx(sel + train[0]), pytest.approx(sel + train[-1]))
     assert model.predict(sel + 0.1 * F) == pytest.approx(perf[2])
+
+
+def test_size_ratio_table_is_the_papers_derivation_over_budgets_checkpoints_and_conventions():
+    from hf_select.cost.breakeven import selector_flops_per_token, size_ratio_table
+
+    table = size_ratio_table(budget_fractions=[0.05, 0.1], less_checkpoints=[1, 4])
+    assert table.header == ["budget / full training", "perplexity (full)", "perplexity (lora)",
+                            "less, 1 ckpt (full)", "less, 1 ckpt (lora)", "less, 4 ckpt (full)", "less, 4 ckpt (lora)"]
+    ppl_full = table.rows[1][1]
+    # Theory figure, p0 = 0, free baseline bm25 (lam 10): r = (2 / 6) / (beta * (1 - 10 / 40)).
+    assert ppl_full == pytest.approx((2 / 6) / (0.1 * (1 - 10 / 40)))
+    assert table.rows[0][1] == pytest.approx(2 * ppl_full)  # 1 / beta
+    less4 = selector_flops_per_token("less", less_checkpoints=4)
+    assert less4 == pytest.approx(0.05 * 4 * 6 + 4 * 6 + 4 * 2 * 0.02 * 8192 / 512)
+    assert table.rows[1][5] == pytest.approx(less4 / (6 * 0.1 * (1 - 10 / 80)))
+    assert table.rows[1][3] < table.rows[1][5]  # fewer checkpoints, smaller break-even ratio
+    assert table.rows[1][2] > ppl_full  # under "lora" training is cheaper per token, so the selector weighs more
+    # It is min_size_ratio cell by cell; the old single number (5.0x) needed a random baseline at beta = 0.0762.
+    assert min_size_ratio(40, 5, budget_fraction=0.0762) == pytest.approx(5.0, abs=0.005)
+    text = table.to_text()
+    assert "assumptions:" in text and "bm25" in text and "rademacher projection to 8192 dims" in text
+    fitted = [MethodProfile("random", 0.0, lam=3.0, p0=2.0, ceiling=4.0), MethodProfile("ppl-less", 0.0, lam=5.0)]
+    with pytest.raises(ValueError, match="'perplexity' or 'less'"):
+        size_ratio_table(fitted)
