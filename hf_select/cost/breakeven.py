@@ -204,7 +204,7 @@ def size_ratio_table(profiles: Sequence[MethodProfile] | None = None, *,
         >>> table.header
         ['budget / full training', 'perplexity (full)', 'less, 4 ckpt (full)']
         >>> [round(x, 2) for x in table.rows[0][1:]]
-        [4.44, 52.9]
+        [4.44, 52.88]
     """
     profiles = list(profiles) if profiles is not None else [MethodProfile(m, 0.0, lam=THEORY_GAIN_RATES[m])
                                                             for m in ("random", "bm25", "perplexity", "less")]
