@@ -253,7 +253,7 @@ class LessSelector(Selector):
 
         import torch
 
-        from ..cost.flops import lora_train_flops
+        from ..cost.flops import training_flops
         from ..scoring.gradients import gradient_features, normalize_rows, trainable_parameters
         from ..scoring.projection import ProjectionConfig, RandomProjector
 
@@ -288,8 +288,8 @@ class LessSelector(Selector):
         with self.cost.stage("warmup_train") as st:
             checkpoints = self._warmup(model, [pool[i] for i in warm_idx], pad_id, autocast)
             st.tokens = int(sum(pool_len[i] for i in warm_idx) * c.warmup_epochs)
-            st.flops = lora_train_flops(cfg, [pool_len[i] for i in warm_idx], lora_params=n_lora,
-                                        epochs=c.warmup_epochs)
+            st.flops = training_flops(cfg, [pool_len[i] for i in warm_idx], lora_params=n_lora,
+                                      epochs=c.warmup_epochs)
             st.detail.update(examples=n_warm, epochs=c.warmup_epochs, lora_params=n_lora,
                              learning_rates=[ck["lr"] for ck in checkpoints])
         projector = RandomProjector([p.numel() for _, p in params],
@@ -308,7 +308,7 @@ class LessSelector(Selector):
             timings: dict[str, float] = {}
             with self.cost.stage(f"checkpoint{k}/target_gradients", tokens=sum(target_len)) as st:
                 tfeat = normalize_rows(gradient_features(model, targets, projector, timings=timings, **kw))
-                st.flops = lora_train_flops(cfg, target_len, lora_params=n_lora)
+                st.flops = training_flops(cfg, target_len, lora_params=n_lora)
             with self.cost.stage(f"checkpoint{k}/pool_gradients", tokens=sum(pool_len)) as st:
                 bar = self._progress(len(pool), f"LESS checkpoint {k}/{len(checkpoints)}")
                 for start in range(0, len(pool), c.pool_chunk_size):
@@ -321,7 +321,7 @@ class LessSelector(Selector):
                         bar.base += len(chunk)
                 if bar:
                     bar.close()
-                st.flops = lora_train_flops(cfg, pool_len, lora_params=n_lora)
+                st.flops = training_flops(cfg, pool_len, lora_params=n_lora)
             proj_seconds = timings.get("projection", 0.0)
             self.cost.stages[-1].seconds -= proj_seconds  # projection time was measured inside the hooks
             self.cost.add_stage(f"checkpoint{k}/projection", flops=proj_flops_per_example * (len(pool) + len(targets)),
@@ -350,12 +350,8 @@ class LessSelector(Selector):
         stages = less_pipeline_flops(model.get_base_model().config, [len(e.input_ids) for e in pool],
                                      [len(e.input_ids) for e in targets], lora_params=n_lora,
                                      warmup_fraction=c.warmup_fraction, warmup_epochs=c.warmup_epochs,
-                                     n_checkpoints=c.warmup_epochs, proj_dim=c.projection_dim)
-        if c.projection_kind == "sparse_sign":  # nnz multiply-adds per coordinate instead of proj_dim
-            for st in stages:
-                if st.name.endswith("/projection"):
-                    st.flops *= c.projection_nnz / c.projection_dim
-                    st.detail["kind"] = "sparse_sign"
+                                     n_checkpoints=c.warmup_epochs, proj_dim=c.projection_dim,
+                                     projection_kind=c.projection_kind, projection_nnz=c.projection_nnz)
         return SelectionCost(stages=stages, hardware=hardware_info(),
                              notes={"selector": self.name, "estimated": True, "less_config": c.to_dict()})
 

@@ -152,7 +152,7 @@ class ModelScoringSelector(Selector):
     def finetuned(self, model: Any, tokenizer: Any, target: Any, *, epochs: float, learning_rate: float,
                   lora_r: int, completion_only: bool) -> tuple[Any, dict[str, Any]]:
         """LoRA-tune a copy of ``model`` on the target (cost stage ``finetune_target``); returns (model, recipe)."""
-        from ..cost.flops import lora_train_flops
+        from ..cost.flops import training_flops
         from ..scoring.batching import tokenize_examples
         from ..scoring.finetune import LoraFinetuneConfig, lora_finetune
         from ..scoring.pipeline import default_max_length
@@ -166,7 +166,7 @@ class ModelScoringSelector(Selector):
         with self.cost.stage("finetune_target") as record:
             tuned, info = lora_finetune(model, examples, recipe)
             record.tokens = int(info["tokens"])
-            record.flops = lora_train_flops(model.config, info["example_tokens"], lora_params=info["lora_params"])
+            record.flops = training_flops(model.config, info["example_tokens"], lora_params=info["lora_params"])
             record.detail.update(steps=info["steps"], losses=info["losses"], lora_params=info["lora_params"],
                                  recipe=recipe.to_dict())
         return tuned, {"recipe": recipe.to_dict(), "target": _fingerprint(items)}
@@ -229,7 +229,7 @@ class PerplexitySelector(ModelScoringSelector):
     def estimate_cost(self, dataset: Any, target: Any = None) -> Any:
         """Analytic cost without running the model: tokenises the pool (and target) and counts 2N FLOPs per token
         of the forward pass, plus the LoRA fine-tune when ``finetune_on_target_epochs > 0``."""
-        from ..cost.flops import lora_train_flops, perplexity_selection_flops
+        from ..cost.flops import perplexity_selection_flops, training_flops
         from ..cost.record import SelectionCost, hardware_info
         from ..scoring.batching import tokenize_examples
         from ..scoring.pipeline import default_max_length
@@ -250,7 +250,7 @@ class PerplexitySelector(ModelScoringSelector):
 
             lora_params = 4 * c.finetune_lora_r * config["hidden_size"] * 2 * config["num_hidden_layers"]
             tokens = lengths(target)
-            stages.insert(0, StageCost("finetune_target", flops=lora_train_flops(
+            stages.insert(0, StageCost("finetune_target", flops=training_flops(
                 config, tokens, lora_params=lora_params, epochs=c.finetune_on_target_epochs),
                 tokens=int(sum(tokens) * c.finetune_on_target_epochs), detail={"lora_params_approx": lora_params}))
         return SelectionCost(stages=stages, hardware=hardware_info(), notes={"selector": self.name, "estimated": True})
