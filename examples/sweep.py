@@ -4,28 +4,21 @@
 # ///
 """The paper's experiment in miniature: selection methods x data fractions under one FLOP accounting.
 
-For each method in {random, bm25, embedding, dsir, perplexity, less} the pool (a seeded subset of the embedded pool) is
-scored once against the numpy target task (validation split); each fraction in {2.5, 5, 10, 25, 50%} takes the top
-``k`` rows of that ranking and LoRA-fine-tunes SmolLM2-135M-Instruct on them (``SelectiveSFTTrainer`` with the
-finished selection, so its FLOP callback measures training from real token counts). Every run is charged the full
-selection cost of its method plus its measured training FLOPs, both under one training-FLOP convention
-(``--train-convention``: ``full`` = 6N per token, the paper's; ``lora`` = 4N + 6L). Two reference runs: ``base`` (the
-model untrained: ``P0``) and ``full`` (the whole pool, no selection: the full-data performance ``P-bar`` and the
-full-pool training FLOPs ``F``). The metric is the completion loss on the target task's held-out test split
-(``hf_select/metrics/target_loss``); ``performance = 100 * exp(-loss)`` (the geometric-mean per-token probability, in %)
-is what the frontier and the utility fits use.
+Each method scores a seeded subset of the embedded pool once against the numpy target task; each fraction takes the
+top ``k`` rows of that ranking and LoRA-fine-tunes SmolLM2-135M-Instruct on them (``SelectiveSFTTrainer``, whose FLOP
+callback counts real tokens). A run is charged its method's whole selection cost plus its training FLOPs, both under one
+``--train-convention`` (``full``: 6N per token, the paper's; ``lora``: 4N + 6L). Reference runs: ``base`` (untrained:
+``P0``) and ``full`` (the whole pool, no selection: ``P-bar`` and the full-pool training FLOPs ``F``). The metric is
+the completion loss on the target's test split (``hf_select/metrics/target_loss``); ``performance = 100 * exp(-loss)``.
+Model-based selectors score the trained tokens (the training's ``max_length``); perplexity runs the CCDS preset
+(``preset="ccds"``, strategy ``top_ppl``) when the installed selector has it, its default otherwise; LESS runs
+``--less-checkpoints`` checkpoints (the paper: 4), priced for exactly those. Printed, and kept in ``sweep_meta.json``.
 
-What the model-based selectors do, as configured (printed and written to ``sweep_meta.json``):
-- they score the same truncated tokens that are trained (``max_length`` is the training's);
-- perplexity runs the CCDS preset when the installed selector has it (``preset="ccds"``: fine-tuned on the target,
-  low perplexity first, thirds shuffled) and its default otherwise; the meta says which;
-- LESS runs ``--less-checkpoints`` warm-up epochs = checkpoints (the paper: 4) and is priced for exactly those.
-
-Writes into ``--output-dir`` (default ``./runs/sweep``, outside the repository's tracked files): ``sweep.csv`` (one row
-per run), ``sweep_frontier.png`` (runs, Pareto front, utility curves drawn over the FLOPs they were fitted on),
-``sweep_utility.png``, ``sweep_meta.json`` (the command, every setting, the machine, versions) and cached selections.
-A rerun resumes only a sweep with the same settings (methods and fractions may be added); a folder holding a sweep with
-other settings is refused (``--overwrite`` replaces it), and a folder hf_select did not write is never touched.
+Writes into ``--output-dir`` (default ``./runs/sweep``, outside tracked files): ``sweep.csv``, ``sweep_frontier.png``
+(runs, Pareto front, utility fits drawn over the FLOPs they were fitted on), ``sweep_utility.png``, ``sweep_meta.json``
+(command, settings, machine, versions) and cached selections. A rerun resumes only a sweep with the same settings
+(methods and fractions may be added); other settings are refused (``--overwrite`` replaces that sweep), and a folder
+hf_select did not write is never touched.
 
     python examples/sweep.py --output-dir examples/results/sweep800   # the README's sweep (< 45 min on 2 CPU cores)
     python examples/sweep.py --pool-rows 60 --methods random bm25 --fractions 0.1 0.5 --max-steps 2   # smoke test
@@ -34,11 +27,9 @@ other settings is refused (``--overwrite`` replaces it), and a folder hf_select 
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import hashlib
 import inspect
-import io
 import json
 import math
 import os
@@ -52,9 +43,6 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 METHODS = ("random", "bm25", "embedding", "dsir", "perplexity", "less")
 FRACTIONS = (0.025, 0.05, 0.10, 0.25, 0.50)
-CSV_FIELDS = ("method", "fraction", "k", "selection_flops", "train_flops", "total_flops", "metric", "performance",
-              "seconds", "selection_seconds", "train_seconds", "eval_seconds", "steps", "train_tokens",
-              "train_convention")
 METRIC_NAME = "target_test_loss"
 CSV_FILE, META_FILE = "sweep.csv", "sweep_meta.json"
 # Settings that do not change what a run measures: they may differ between a sweep and its resumption.
@@ -102,12 +90,6 @@ def _config_fields(method: str) -> set[str]:
     return names | ({"preset"} if "preset" in inspect.signature(get_selector).parameters else set())
 
 
-def _strategies() -> tuple[str, ...]:
-    from hf_select.strategies import STRATEGIES
-
-    return tuple(STRATEGIES)
-
-
 def resolve_methods(cfg: SweepConfig) -> dict[str, dict[str, Any]]:
     """Per method: the selector options and strategy really used (guards for presets that may not be installed)."""
     plans: dict[str, dict[str, Any]] = {}
@@ -120,7 +102,9 @@ def resolve_methods(cfg: SweepConfig) -> dict[str, dict[str, Any]]:
         if method == "perplexity":
             if "preset" in fields:
                 options.setdefault("preset", "ccds")
-                strategy = "top_ppl" if "top_ppl" in _strategies() else "top"
+                from hf_select.strategies import STRATEGIES
+
+                strategy = "top_ppl" if "top_ppl" in STRATEGIES else "top"
                 notes.append(f"CCDS preset, strategy {strategy}")
             else:
                 notes.append("this hf_select has no CCDS preset for perplexity: its default scoring and 'top' order")
@@ -173,25 +157,6 @@ def prepare_output(cfg: SweepConfig, settings: dict[str, Any], meta: dict[str, A
     except OutputExistsError as err:
         raise SystemExit(f"sweep.py: {err}") from None
     return out
-
-
-def _csv_rows(path: str) -> list[dict[str, Any]]:
-    if not os.path.exists(path):
-        return []
-    with open(path, newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
-
-
-def _append(path: str, row: dict[str, Any]) -> None:
-    """Add a row by rewriting the CSV atomically (a crash never leaves half a line)."""
-    from hf_select.atomic import write_text_atomic
-
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
-    writer.writeheader()
-    for r in _csv_rows(path) + [row]:
-        writer.writerow({k: r.get(k) for k in CSV_FIELDS})
-    write_text_atomic(path, buf.getvalue())
 
 
 # ------------------------------------------------------------------------------------------------------------- the runs
@@ -267,13 +232,12 @@ def _run(name: str, res: Any, fraction: float, ctx: dict[str, Any]) -> dict[str,
                            f"{cfg.train_convention!r}")
     start = time.perf_counter()
     loss = _evaluate(trainer.model, ctx["tokenizer"], ctx["test"], cfg, ctx["metric"])
-    selection = 0.0 if name == "full" else res.cost.flops
-    return {"method": name, "fraction": fraction, "k": sub.k, "selection_flops": selection,
-            "train_flops": summary["train_flops_measured"], "total_flops": selection + summary["train_flops_measured"],
-            "metric": loss, "performance": 100 * math.exp(-loss),
-            "selection_seconds": 0.0 if name == "full" else res.cost.seconds, "train_seconds": summary["train_seconds"],
-            "eval_seconds": time.perf_counter() - start,
-            "seconds": (0.0 if name == "full" else res.cost.seconds) + summary["train_seconds"],
+    sel_flops, sel_seconds = (0.0, 0.0) if name == "full" else (res.cost.flops, res.cost.seconds)
+    train = summary["train_flops_measured"]
+    return {"method": name, "fraction": fraction, "k": sub.k, "selection_flops": sel_flops, "train_flops": train,
+            "total_flops": sel_flops + train, "metric": loss, "performance": 100 * math.exp(-loss),
+            "selection_seconds": sel_seconds, "train_seconds": summary["train_seconds"],
+            "eval_seconds": time.perf_counter() - start, "seconds": sel_seconds + summary["train_seconds"],
             "steps": summary["global_step"], "train_tokens": summary["train_tokens"],
             "train_convention": cfg.train_convention}
 
@@ -335,12 +299,13 @@ def run(cfg: SweepConfig, argv: list[str]) -> list[dict[str, Any]]:
 
     import hf_select
     from hf_select import load_builtin_pool, load_builtin_target
+    from hf_select.cost.runs import append_run, csv_rows
     from hf_select.scoring.models import load_tokenizer, smollm2_local_path
 
     plans = resolve_methods(cfg)
     out = prepare_output(cfg, settings_of(cfg, plans), _meta(cfg, argv, plans))
     csv_path = os.path.join(out, CSV_FILE)
-    done = {(r["method"], f"{float(r['fraction']):.4f}") for r in _csv_rows(csv_path)}
+    done = {(r["method"], f"{float(r['fraction']):.4f}") for r in csv_rows(csv_path)}
     model_path = smollm2_local_path()
     tokenizer = load_tokenizer(model_path)
     pool = load_builtin_pool(max_rows=cfg.pool_rows, seed=cfg.seed)
@@ -359,7 +324,7 @@ def run(cfg: SweepConfig, argv: list[str]) -> list[dict[str, Any]]:
         start = time.perf_counter()
         base = AutoModelForCausalLM.from_pretrained(model_path, local_files_only=True)
         loss = _evaluate(base, tokenizer, test, cfg, metric)
-        _append(csv_path, {"method": "base", "fraction": 0.0, "k": 0, "selection_flops": 0.0, "train_flops": 0.0,
+        append_run(csv_path, {"method": "base", "fraction": 0.0, "k": 0, "selection_flops": 0.0, "train_flops": 0.0,
                            "total_flops": 0.0, "metric": loss, "performance": 100 * math.exp(-loss),
                            "eval_seconds": time.perf_counter() - start, "seconds": 0.0, "steps": 0,
                            "train_convention": cfg.train_convention})
@@ -368,7 +333,7 @@ def run(cfg: SweepConfig, argv: list[str]) -> list[dict[str, Any]]:
         everything = _selection("random", {"options": {}, "strategy": "top"}, pool, None, cfg, out, model_path,
                                 tokenizer)
         row = _run("full", everything, 1.0, ctx)
-        _append(csv_path, row)
+        append_run(csv_path, row)
         print(f"full pool: loss {row['metric']:.4f}, {row['train_flops']:.3g} training FLOPs (F)")
     for method, plan in plans.items():
         todo = [f for f in cfg.fractions if (method, f"{f:.4f}") not in done]
@@ -382,11 +347,11 @@ def run(cfg: SweepConfig, argv: list[str]) -> list[dict[str, Any]]:
         print(f"{method}: scored {pool.num_rows} rows in {res.cost.seconds:.1f}s, {res.cost.flops:.3g} FLOPs")
         for fraction in todo:
             row = _run(method, res, fraction, ctx)
-            _append(csv_path, row)
+            append_run(csv_path, row)
             print(f"  {method:>11} {100 * fraction:5.1f}% k={row['k']:4d}: loss {row['metric']:.4f}, "
                   f"{row['total_flops']:.3g} FLOPs, {row['train_seconds']:.0f}s train")
     _summarise(out, cfg)
-    return _csv_rows(csv_path)
+    return csv_rows(csv_path)
 
 
 def parse(argv: list[str]) -> SweepConfig:
@@ -409,20 +374,17 @@ def parse(argv: list[str]) -> SweepConfig:
             p.add_argument(flag, type=type(value), default=value, help=help_)
     ns = p.parse_args(argv)
     cfg = SweepConfig(**vars(ns))
-    unknown = sorted(set(cfg.methods) - set(METHODS) - set(_registered()))
+    from hf_select import list_selectors
+
+    unknown = sorted(set(cfg.methods) - set(METHODS) - set(list_selectors()))
     if unknown:
-        raise SystemExit(f"sweep.py: unknown method(s) {unknown}; known: {sorted(set(METHODS) | set(_registered()))}")
+        raise SystemExit(f"sweep.py: unknown method(s) {unknown}; known: "
+                         f"{sorted(set(METHODS) | set(list_selectors()))}")
     if any(not 0 < f < 1 for f in cfg.fractions):
         raise SystemExit("sweep.py: fractions must be in (0, 1); the whole pool is the 'full' run, always made.")
     if cfg.less_checkpoints < 1:
         raise SystemExit("sweep.py: --less-checkpoints must be at least 1.")
     return cfg
-
-
-def _registered() -> list[str]:
-    from hf_select import list_selectors
-
-    return list_selectors()
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import csv
+import io
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +31,10 @@ from .convention import check_train_convention
 
 BASE_METHOD = "base"
 FULL_METHOD = "full"
-RUN_COLUMNS = ("method", "performance", "total_flops | selection_flops + train_flops")
+# The columns examples/sweep.py writes (read_runs needs method, performance and the FLOPs; the rest documents the run).
+RUN_FIELDS = ("method", "fraction", "k", "selection_flops", "train_flops", "total_flops", "metric", "performance",
+              "seconds", "selection_seconds", "train_seconds", "eval_seconds", "steps", "train_tokens",
+              "train_convention")
 
 
 @dataclass
@@ -42,6 +46,26 @@ class RunsTable:
     full_performance: float | None = None
     full_train_flops: float | None = None
     train_convention: str | None = None
+
+
+def csv_rows(path: str | os.PathLike) -> list[dict[str, str]]:
+    """The raw rows of a runs CSV (``[]`` when the file does not exist yet)."""
+    if not os.path.exists(path):
+        return []
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def append_run(path: str | os.PathLike, row: dict[str, Any]) -> None:
+    """Add one run (:data:`RUN_FIELDS`) by rewriting the CSV atomically: a crash never leaves half a line."""
+    from ..atomic import write_text_atomic
+
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=RUN_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for r in csv_rows(path) + [row]:
+        writer.writerow({k: r.get(k) for k in RUN_FIELDS})
+    write_text_atomic(path, buf.getvalue())
 
 
 def _number(row: dict[str, Any], name: str) -> float | None:
