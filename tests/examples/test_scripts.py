@@ -33,24 +33,24 @@ def rows(path):
 
 def test_sweep_smoke_resume_and_settings_guard(tmp_path):
     out = tmp_path / "sweep"
-    args = ["--pool-rows", "60", "--methods", "random", "bm25", "--fractions", "0.1", "0.5", "--max-steps", "2",
-            "--eval-rows", "4", "--max-length", "48", "--output-dir", str(out)]
+    args = ["--pool-rows", "40", "--methods", "random", "bm25", "--fractions", "0.5", "--max-steps", "1",
+            "--eval-rows", "2", "--max-length", "48", "--output-dir", str(out)]
     stdout = run("sweep.py", *args, cwd=tmp_path)
     runs = rows(out / "sweep.csv")
     assert [(r["method"], float(r["fraction"])) for r in runs] == [
-        ("base", 0.0), ("full", 1.0), ("random", 0.1), ("random", 0.5), ("bm25", 0.1), ("bm25", 0.5)]
-    assert int(runs[1]["k"]) == 60 and float(runs[1]["selection_flops"]) == 0  # P-bar: the whole pool, no selection
+        ("base", 0.0), ("full", 1.0), ("random", 0.5), ("bm25", 0.5)]
+    assert int(runs[1]["k"]) == 40 and float(runs[1]["selection_flops"]) == 0  # P-bar: the whole pool, no selection
     for r in runs[1:]:
         assert r["train_convention"] == "full"
         assert float(r["total_flops"]) == pytest.approx(float(r["selection_flops"]) + float(r["train_flops"]))
         assert float(r["train_flops"]) > 0
         assert float(r["performance"]) == pytest.approx(100 * math.exp(-float(r["metric"])))
     for r in runs[2:]:
-        assert int(r["k"]) == round(60 * float(r["fraction"]))
+        assert int(r["k"]) == round(40 * float(r["fraction"]))
     assert (out / "sweep_frontier.png").stat().st_size > 0 and "training FLOPs: full" in stdout
     meta_text = (out / "sweep_meta.json").read_text()
     meta = json.loads(meta_text)
-    assert meta["config"]["pool_rows"] == 60 and meta["settings"]["max_length"] == 48 and meta["config_key"]
+    assert meta["config"]["pool_rows"] == 40 and meta["settings"]["max_length"] == 48 and meta["config_key"]
     run("sweep.py", *args, cwd=tmp_path)  # same settings: finished runs are skipped, not repeated
     assert rows(out / "sweep.csv") == runs
     # Other settings: refused, nothing reused or rewritten.
