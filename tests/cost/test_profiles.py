@@ -1,6 +1,6 @@
 """One method -> (selection FLOPs, gain rate) map: the planner, `hf-select plan` and the Space give the same table."""
 
-import importlib.util
+import importlib
 import re
 import sys
 from pathlib import Path
@@ -44,14 +44,11 @@ def cli_rows(capsys, budget, methods, convention="full"):
 def handlers():
     if not is_package_available("gradio"):
         pytest.skip('the Space needs gradio: pip install "hf-select[space]"')
-    spec = importlib.util.spec_from_file_location("space_handlers_under_test", SPACES / "space_handlers.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+    sys.path.insert(0, str(SPACES))  # the Space imports its handlers as a top-level module, as app.py does
     try:
-        spec.loader.exec_module(module)
-        yield module
+        yield importlib.import_module("space_handlers")
     finally:
-        sys.modules.pop(spec.name, None)
+        sys.path.remove(str(SPACES))
 
 
 @pytest.mark.parametrize("budget", [3e17, 2e18, 1e20])
