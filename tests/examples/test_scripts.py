@@ -14,12 +14,14 @@ pytest.importorskip("trl")
 pytest.importorskip("peft")
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+# A safety net, not a timing check: on a shared 2-core machine one tiny sweep (3 one-step trainings) took > 15 minutes.
+SWEEP_TIMEOUT_S = 2400
 
 
-def run(script, *args, cwd, check=True):
+def run(script, *args, cwd, check=True, timeout=900):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "TQDM_DISABLE": "1"}
     proc = subprocess.run([sys.executable, str(EXAMPLES / script), *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=900)
+                          text=True, timeout=timeout)
     if not check:
         return proc
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -35,7 +37,7 @@ def test_sweep_smoke_resume_and_settings_guard(tmp_path):
     out = tmp_path / "sweep"
     args = ["--pool-rows", "40", "--methods", "random", "bm25", "--fractions", "0.5", "--max-steps", "1",
             "--eval-rows", "2", "--max-length", "48", "--output-dir", str(out)]
-    stdout = run("sweep.py", *args, cwd=tmp_path)
+    stdout = run("sweep.py", *args, cwd=tmp_path, timeout=SWEEP_TIMEOUT_S)
     runs = rows(out / "sweep.csv")
     assert [(r["method"], float(r["fraction"])) for r in runs] == [
         ("base", 0.0), ("full", 1.0), ("random", 0.5), ("bm25", 0.5)]
@@ -51,7 +53,7 @@ def test_sweep_smoke_resume_and_settings_guard(tmp_path):
     meta_text = (out / "sweep_meta.json").read_text()
     meta = json.loads(meta_text)
     assert meta["config"]["pool_rows"] == 40 and meta["settings"]["max_length"] == 48 and meta["config_key"]
-    run("sweep.py", *args, cwd=tmp_path)  # same settings: finished runs are skipped, not repeated
+    run("sweep.py", *args, cwd=tmp_path, timeout=SWEEP_TIMEOUT_S)  # same settings: finished runs are skipped, not repeated
     assert rows(out / "sweep.csv") == runs
     # Other settings: refused, nothing reused or rewritten.
     other = [a if a != "48" else "40" for a in args]
@@ -69,7 +71,8 @@ def test_sweep_smoke_resume_and_settings_guard(tmp_path):
 
 def test_sweep_defaults_outside_the_repository_and_lora_convention(tmp_path):
     stdout = run("sweep.py", "--pool-rows", "40", "--methods", "random", "--fractions", "0.25", "--max-steps", "1",
-                 "--eval-rows", "2", "--max-length", "48", "--train-convention", "lora", cwd=tmp_path)
+                 "--eval-rows", "2", "--max-length", "48", "--train-convention", "lora", cwd=tmp_path,
+                 timeout=SWEEP_TIMEOUT_S)
     out = tmp_path / "runs" / "sweep"  # the default: under the working directory, not examples/results
     runs = rows(out / "sweep.csv")
     assert {r["train_convention"] for r in runs} == {"lora"} and "training FLOPs: lora" in stdout
