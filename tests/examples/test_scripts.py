@@ -53,7 +53,7 @@ def test_sweep_smoke_resume_and_settings_guard(tmp_path):
     meta_text = (out / "sweep_meta.json").read_text()
     meta = json.loads(meta_text)
     assert meta["config"]["pool_rows"] == 40 and meta["settings"]["max_length"] == 48 and meta["config_key"]
-    run("sweep.py", *args, cwd=tmp_path, timeout=SWEEP_TIMEOUT_S)  # same settings: finished runs are skipped, not repeated
+    run("sweep.py", *args, cwd=tmp_path, timeout=SWEEP_TIMEOUT_S)  # same settings: finished runs are skipped
     assert rows(out / "sweep.csv") == runs
     # Other settings: refused, nothing reused or rewritten.
     other = [a if a != "48" else "40" for a in args]
