@@ -151,9 +151,9 @@ def prepare_output(cfg: SweepConfig, settings: dict[str, Any], meta: dict[str, A
                              "another --output-dir, or pass --overwrite to replace that sweep.")
     try:
         with atomic_dir(out, overwrite=cfg.overwrite, kind="sweep", argument="--output-dir",
-                        overwrite_flag="--overwrite") as tmp:
-            with open(os.path.join(tmp, META_FILE), "w", encoding="utf-8") as f:
-                json.dump({**meta, "config_key": key, "settings": settings}, f, indent=2, default=str)
+                        overwrite_flag="--overwrite") as tmp, \
+                open(os.path.join(tmp, META_FILE), "w", encoding="utf-8") as f:
+            json.dump({**meta, "config_key": key, "settings": settings}, f, indent=2, default=str)
     except OutputExistsError as err:
         raise SystemExit(f"sweep.py: {err}") from None
     return out
@@ -186,7 +186,7 @@ def _prefix(res: Any, fraction: float, cfg: SweepConfig):
     from hf_select import SelectionResult
 
     n = int(np.isfinite(res.scores).sum())
-    k = max(1, min(n, int(math.floor(fraction * n + 0.5))))
+    k = max(1, min(n, math.floor(fraction * n + 0.5)))
     config = {**res.config, "fraction": fraction, "k": k, "train_convention": cfg.train_convention}
     return SelectionResult(indices=res.indices[:k], scores=res.scores, cost=res.cost, config=config,
                            provenance=res.provenance)

@@ -151,7 +151,7 @@ def budget_to_k(budget_flops: float, selection_cost: Any, *, train_model: Any, d
         cum = np.cumsum(per_example[idx])
         k = int(np.searchsorted(cum, left, side="right"))
         return k, float(cum[k - 1])
-    k = int(math.floor(left / mean_cost * (1 + 1e-12)))
+    k = math.floor(left / mean_cost * (1 + 1e-12))
     if n is not None:
         k = min(k, int(n))
     return k, float(k * mean_cost)

@@ -282,7 +282,7 @@ def less_pipeline_flops(model: Any, pool_lengths: Any, target_lengths: Any, *, l
         return _train_pass(spec, tokens, sum_sq, train_convention, lora, convention)
 
     stages = [StageCost("warmup_train", flops=warmup_epochs * passes(w_tokens, w_sq),
-                        tokens=int(round(warmup_epochs * w_tokens)),
+                        tokens=round(warmup_epochs * w_tokens),
                         detail={"examples": w_n, "epochs": warmup_epochs, "lora_params": lora, **conv})]
     for c in range(1, int(n_checkpoints) + 1):
         stages.append(StageCost(f"checkpoint{c}/target_gradients", flops=passes(t_tokens, t_sq), tokens=int(t_tokens),

@@ -50,9 +50,9 @@ def format_seconds(value: Any) -> str:
     if value < 60:
         return f"{value:.3f} s"
     if value < 3600:
-        minutes, seconds = divmod(int(round(value)), 60)
+        minutes, seconds = divmod(round(value), 60)
         return f"{minutes} min {seconds} s"
-    hours, minutes = divmod(int(round(value / 60)), 60)
+    hours, minutes = divmod(round(value / 60), 60)
     return f"{hours} h {minutes} min"
 
 

@@ -70,7 +70,7 @@ class MethodProfile:
                              f"(got p0={self.p0}, ceiling={self.ceiling}).")
 
     @classmethod
-    def from_utility(cls, name: str, model: Any, selection_flops: float) -> "MethodProfile":
+    def from_utility(cls, name: str, model: Any, selection_flops: float) -> MethodProfile:
         """Profile from a :class:`~hf_select.cost.utility.UtilityModel` fitted over *total* FLOPs.
 
         ``P(s + t) = c - (c - P(s)) * exp(-lam * t / F)``: the same curve over training FLOPs with ``p0 = P(s)``.

@@ -61,8 +61,8 @@ class PlanInputs:
     def describe(self) -> list[str]:
         """The assumptions as lines (what ``hf-select plan`` and the Space print under the table)."""
         a = self.assumptions
-        lines = [f"training FLOPs: {describe_train_convention(a['train_convention'])}; parameters counted by the "
-                 f"{a['convention']!r} convention"]
+        lines = [(f"training FLOPs: {describe_train_convention(a['train_convention'])}; parameters counted by the "
+                  f"{a['convention']!r} convention")]
         lines.append(f"pool: {a['n_pool']:,} examples, {a['pool_tokens']:.4g} tokens; targets: {a['n_target']:,}")
         if "less" in a:
             less = a["less"]
@@ -133,7 +133,7 @@ def default_profiles(methods: Sequence[str] = DEFAULT_METHODS, *, train_model: A
     target_tokens = pool_tokens / n_pool * n_target
     target = _lengths(n_target, target_tokens, convention)
     stages = {
-        "random": lambda: [],
+        "random": list,
         "bm25": lambda: bm25_selection_flops(pool_tokens),
         "dsir": lambda: dsir_selection_flops(pool_tokens),
         # The embedding model is known by its parameter count only: 2 N_embed per token (6N counting).

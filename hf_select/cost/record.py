@@ -22,9 +22,10 @@ from __future__ import annotations
 import os
 import platform
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 
 @dataclass
@@ -90,7 +91,7 @@ class SelectionCost:
         finally:
             record.seconds += time.perf_counter() - start
 
-    def merge(self, other: "SelectionCost", prefix: str = "") -> "SelectionCost":
+    def merge(self, other: SelectionCost, prefix: str = "") -> SelectionCost:
         """Append the stages of ``other`` (names prefixed) to this record and return it."""
         for s in other.stages:
             self.stages.append(StageCost(prefix + s.name, s.flops, s.seconds, s.tokens, dict(s.detail)))
@@ -126,7 +127,7 @@ class SelectionCost:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "SelectionCost":
+    def from_dict(cls, data: dict[str, Any]) -> SelectionCost:
         return cls(
             stages=[StageCost(**s) for s in data.get("stages", [])],
             hardware=dict(data.get("hardware", {})),

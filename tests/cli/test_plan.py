@@ -58,7 +58,7 @@ def test_gpu_hours_and_lam_override(capsys):
     (["--budget-flops", "1e18"], "--train-params"),
 ])
 def test_bad_inputs_error_clearly(capsys, argv, match):
-    code, out, err = run_cli(capsys, *argv, "--no-plot")
+    code, _, err = run_cli(capsys, *argv, "--no-plot")
     assert code == 2 and match in err and "Traceback" not in err
 
 

@@ -1,14 +1,11 @@
 """The training-FLOP convention is one setting: the trainer's budget, its FLOP tally and its card use the same one."""
 
 import pytest
+from trainer_helpers import sft_config
 
-pytest.importorskip("trl")
-pytest.importorskip("peft")
+from hf_select import SelectionConfig, SelectiveSFTTrainer
+from hf_select.cost.flops import train_flops
 
-from hf_select import SelectionConfig, SelectiveSFTTrainer  # noqa: E402
-from hf_select.cost.flops import train_flops  # noqa: E402
-
-from trainer_helpers import sft_config  # noqa: E402
 
 def test_training_convention_is_one_setting_for_budget_tally_and_card(tmp_path, tokenizer, tiny_model):
     # The default prices LoRA training 6N per token (the paper's convention), in the budget AND in the FLOP tally.
