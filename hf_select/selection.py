@@ -1,4 +1,7 @@
-"""``select()``: score a pool with a selector and turn the scores into a selection; ``SelectionResult``.
+"""``select()``: score a pool with a selector and turn the scores into a selection (a ``SelectionResult``).
+
+Every cheap check (sizes, strategy and its options, selector options, the score cache folder) runs before any model is
+loaded or any row is scored.
 
 Example:
     >>> import hf_select as hs
@@ -13,13 +16,8 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
-import os
-import shutil
-import tempfile
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -27,137 +25,12 @@ import numpy as np
 from .config import SelectionConfig
 from .cost.record import SelectionCost
 from .data.io import as_dataset
+from .data.mapping import map_columns
+from .result import SCHEMA_VERSION, SCORE_COLUMN, SelectionResult
 from .selectors.base import get_selector, get_selector_class
 from .strategies import apply_strategy
 
-SCHEMA_VERSION = 1
-SCORE_COLUMN = "hf_select_score"
-_FILES = ("selection.json", "indices.parquet", "scores.parquet")
-
-
-@dataclass
-class SelectionResult:
-    """A selection: which rows (``indices``, priority order), every row's score, what it cost, and how it was made.
-
-    ``scores`` has one value per row of the pool (``-inf`` for rows removed by a filter before scoring).
-    """
-
-    indices: np.ndarray
-    scores: np.ndarray
-    cost: SelectionCost
-    config: dict[str, Any] = field(default_factory=dict)
-    provenance: dict[str, Any] = field(default_factory=dict)
-    dataset: Any = field(default=None, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        self.indices = np.asarray(self.indices, dtype=np.int64)
-        self.scores = np.asarray(self.scores, dtype=np.float64)
-
-    @property
-    def k(self) -> int:
-        return int(len(self.indices))
-
-    @property
-    def selector(self) -> str:
-        return str(self.config.get("selector", "unknown"))
-
-    @property
-    def fraction(self) -> float:
-        return self.k / max(len(self.scores), 1)
-
-    def to_dataset(self, dataset: Any = None, *, score_column: str = SCORE_COLUMN):
-        """The selected rows of ``dataset`` (default: the pool it was selected from) with a score column."""
-        ds = self.dataset if dataset is None else as_dataset(dataset, "dataset")
-        if ds is None:
-            raise ValueError("This result holds no dataset (it was loaded from disk): pass to_dataset(dataset=<pool>).")
-        if ds.num_rows != len(self.scores):
-            raise ValueError(f"dataset has {ds.num_rows} rows but this selection scored {len(self.scores)}; pass the "
-                             "pool it was selected from.")
-        fp = self.provenance.get("dataset_fingerprint")
-        if dataset is not None and fp and getattr(ds, "_fingerprint", None) not in (None, fp):
-            self.provenance.setdefault("warnings", []).append("to_dataset: dataset fingerprint differs from selection")
-        import datasets
-        import pyarrow as pa
-
-        if score_column in ds.column_names:
-            ds = ds.remove_columns(score_column)
-        # One Arrow ``take`` (no indices mapping to flatten row by row), then the score column.
-        table = ds.select(self.indices).with_format("arrow")[:]
-        table = table.append_column(score_column, pa.array(self.scores[self.indices], type=pa.float64()))
-        features = ds.features.copy()
-        features[score_column] = datasets.Value("float64")
-        return datasets.Dataset(table, info=datasets.DatasetInfo(features=features))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"schema_version": SCHEMA_VERSION, "k": self.k, "config": self.config, "provenance": self.provenance,
-                "cost": self.cost.to_dict()}
-
-    def save(self, path: str | os.PathLike) -> str:
-        """Write ``selection.json``, ``indices.parquet`` and ``scores.parquet`` into the folder ``path``.
-
-        The folder is written in a temporary sibling and renamed, so a failure leaves ``path`` as it was.
-        """
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        path = os.path.abspath(os.fspath(path))
-        parent = os.path.dirname(path)
-        os.makedirs(parent, exist_ok=True)
-        tmp = tempfile.mkdtemp(prefix=".hf_select-", dir=parent)
-        try:
-            with open(os.path.join(tmp, "selection.json"), "w", encoding="utf-8") as f:
-                json.dump(self.to_dict(), f, indent=2, default=_json_default)
-            pq.write_table(pa.table({"rank": np.arange(self.k, dtype=np.int64), "index": self.indices}),
-                           os.path.join(tmp, "indices.parquet"))
-            pq.write_table(pa.table({"score": self.scores}), os.path.join(tmp, "scores.parquet"))
-            _replace_dir(tmp, path)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        return path
-
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> "SelectionResult":
-        """Read a folder written by :meth:`save`."""
-        import pyarrow.parquet as pq
-
-        path = os.fspath(path)
-        missing = [f for f in _FILES if not os.path.exists(os.path.join(path, f))]
-        if missing:
-            raise FileNotFoundError(f"{path!r} is not a saved selection: missing {missing}.")
-        with open(os.path.join(path, "selection.json"), encoding="utf-8") as f:
-            meta = json.load(f)
-        version = meta.get("schema_version")
-        if version != SCHEMA_VERSION:
-            raise ValueError(f"{path!r} has selection schema_version {version}; this hf_select reads {SCHEMA_VERSION}.")
-        indices = pq.read_table(os.path.join(path, "indices.parquet")).column("index").to_numpy()
-        scores = pq.read_table(os.path.join(path, "scores.parquet")).column("score").to_numpy()
-        return cls(indices=indices, scores=scores, cost=SelectionCost.from_dict(meta["cost"]), config=meta["config"],
-                   provenance=meta["provenance"])
-
-    def push_to_hub(self, repo_id: str, **kwargs: Any):
-        """Push the selection with its cost card (see :func:`hf_select.hub.push.push_selection`)."""
-        from .hub.push import push_selection
-
-        return push_selection(self, repo_id, **kwargs)
-
-
-def _replace_dir(src: str, dst: str) -> None:
-    if os.path.isdir(dst):
-        old = dst + f".old-{os.getpid()}"
-        os.rename(dst, old)
-        os.rename(src, dst)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.rename(src, dst)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return repr(value)
+__all__ = ["SCHEMA_VERSION", "SCORE_COLUMN", "SelectionResult", "select"]
 
 
 def _versions() -> dict[str, str]:
@@ -175,7 +48,11 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def _provenance(ds: Any) -> dict[str, Any]:
+def _provenance(ds: Any, streamed: Any = None) -> dict[str, Any]:
+    if streamed is not None:  # a streamed pool (hf_select.streaming): its fingerprint, shards and cache
+        return {"dataset_fingerprint": streamed.fingerprint, "dataset_num_rows": streamed.num_rows,
+                **streamed.provenance(), "versions": _versions(),
+                "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     info = getattr(ds, "info", None)
     return {
         "dataset_fingerprint": getattr(ds, "_fingerprint", None),
@@ -209,7 +86,11 @@ def select(
     train_lora_params: int | None = None,
     train_convention: str | None = None,
     filters: list[Any] | None = None,
+    columns: dict[str, str] | None = None,
+    target_columns: dict[str, str] | None = None,
     config: SelectionConfig | None = None,
+    streaming: bool | None = None,
+    stream_config: Any = None,
     **selector_kwargs: Any,
 ) -> SelectionResult:
     """Score ``dataset`` with ``selector`` and keep ``k`` rows (or a ``fraction``, or what a FLOP budget allows).
@@ -219,7 +100,8 @@ def select(
         selector: a registered name (``hf_select.list_selectors()``) or a ``Selector``; default ``config.selector``.
         target: target examples (same forms as ``dataset``); needed by target-aware selectors.
         k / fraction / budget_flops: the size; give exactly one (``strategy="threshold"`` may give none).
-        strategy: ``top`` (default), ``bottom``, ``band``, ``threshold``, ``gumbel`` or ``thirds``.
+        strategy: ``top`` (default), ``bottom``, ``band``, ``threshold``, ``gumbel``, ``top_ppl`` or ``mid_ppl``
+            (see :data:`hf_select.strategies.STRATEGY_HELP` for which rows each takes first).
         strategy_kwargs: the strategy's options.
         seed: seed for the selector (when it has one) and the randomised strategies.
         train_model: the model to be trained (parameter count, transformers config or local path), for budgets.
@@ -227,13 +109,21 @@ def select(
         train_lora_params: trainable LoRA parameters of that training (used by ``train_convention="lora"``).
         train_convention: training-FLOP convention of the budget: ``"full"`` (6N per token) or ``"lora"``.
         filters: ``hf_select.filters`` objects applied before scoring (dropped rows get score ``-inf``).
+        columns / target_columns: rename columns of the pool / target to TRL names before reading them, e.g.
+            ``{"question": "prompt", "answer": "completion"}`` (the result keeps the pool's own columns).
         config: a :class:`SelectionConfig` holding all of the above; explicit arguments override its fields.
+        streaming: read the pool as a stream in bounded memory (``True``), in memory (``False``), or decide
+            (``None``: ``IterableDataset``s and large shard globs / folders stream; see :mod:`hf_select.streaming`).
+            A streamed selection's indices are stream positions; write its rows with
+            ``hf_select.streaming.write_subset``.
+        stream_config: :class:`hf_select.streaming.StreamConfig` (shard size, cache folder, ...).
         **selector_kwargs: options of the selector's config (e.g. ``aggregate="max"`` for bm25).
     """
     overrides = {"selector": selector, "target": target, "k": k, "fraction": fraction, "budget_flops": budget_flops,
                  "strategy": strategy, "strategy_kwargs": strategy_kwargs, "seed": seed, "train_model": train_model,
                  "train_epochs": train_epochs, "train_lora_params": train_lora_params,
-                 "train_convention": train_convention, "filters": filters}
+                 "train_convention": train_convention, "filters": filters, "columns": columns,
+                 "target_columns": target_columns}
     fields = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)} if config is not None else {}
     if config is not None and any(overrides[n] is not None for n in ("k", "fraction", "budget_flops")):
         fields.update(k=None, fraction=None, budget_flops=None)  # an explicit size replaces the config's size
@@ -243,48 +133,69 @@ def select(
     fields.pop("selector_kwargs", None)
     cfg = SelectionConfig(**fields)
 
-    pool = as_dataset(dataset, "dataset")
-    target_ds = as_dataset(cfg.target, "target") if cfg.target is not None else None
+    from .streaming.pool import open_pool
+
+    stream, in_memory = open_pool(dataset, streaming, stream_config)
+    pool = as_dataset(in_memory, "dataset") if stream is None else None
+    read = map_columns(pool, cfg.columns, "columns") if stream is None else None  # what selectors and filters read
+    target_ds = as_dataset(cfg.target, "target", columns=cfg.target_columns) if cfg.target is not None else None
     size_name, size_value = cfg.size_spec()
     if size_name == "budget_flops" and cfg.train_model is None:
         raise ValueError("budget_flops needs train_model=<parameter count | config | local path> to price training.")
+    if stream is not None and (size_name == "budget_flops" or cfg.filters or cfg.columns):
+        raise ValueError("A streamed pool takes k= or fraction= (not budget_flops), no filters and no columns=: "
+                         "prepare the shards first, or pass streaming=False to load the pool in memory.")
+    rows = stream.num_rows_hint if stream is not None else pool.num_rows  # a stream's: None until pass one
+    if rows is None:
+        rows = size_value if size_name == "k" else 1  # the options are checked now, the size after pass one
+    _check_strategy(cfg, size_name, size_value, rows)
 
     if isinstance(cfg.selector, str) and "seed" not in selector_kwargs:
         seeded = "seed" in {f.name for f in dataclasses.fields(get_selector_class(cfg.selector).config_class)}
         if seeded:
             selector_kwargs["seed"] = cfg.seed
     sel = get_selector(cfg.selector, **selector_kwargs)
+    cache_dir = getattr(sel.config, "cache_dir", None)
+    if cache_dir is not None:
+        from .scoring.cache import check_cache_dir
 
-    kept = np.arange(pool.num_rows, dtype=np.int64)
+        check_cache_dir(cache_dir)
+
     drops: dict[str, int] = {}
-    scored = pool
-    if cfg.filters:
-        from .data.filters import apply_filters
+    streamed = None
+    if stream is not None:
+        from .streaming.engine import score_stream
 
-        scored, kept, drops = apply_filters(pool, cfg.filters)
-        kept = np.asarray(kept, dtype=np.int64)
-        if len(kept) == 0:
-            raise ValueError(f"Every row was removed by the filters (drops by reason: {drops}); loosen them.")
+        def check_rows(rows: int) -> None:  # the stream's length, known after pass one: check before pass two
+            _check_strategy(cfg, size_name, size_value, rows)
 
-    sub_scores = sel.score(scored, target_ds)
-    scores = np.full(pool.num_rows, -np.inf)
-    scores[kept] = sub_scores
+        streamed = score_stream(sel, stream, target_ds, config=stream_config, check_rows=check_rows)
+        scores, n = streamed.scores, streamed.num_rows
+    else:
+        kept = np.arange(pool.num_rows, dtype=np.int64)
+        scored = read
+        if cfg.filters:
+            from .data.filters import apply_filters
+
+            scored, kept, drops = apply_filters(read, cfg.filters)
+            kept = np.asarray(kept, dtype=np.int64)
+            if len(kept) == 0:
+                raise ValueError(f"Every row was removed by the filters (drops by reason: {drops}); loosen them.")
+
+        sub_scores = sel.score(scored, target_ds)
+        scores = np.full(pool.num_rows, -np.inf)
+        scores[kept] = sub_scores
+        n = len(kept)
     cost = sel.last_cost if sel.last_cost is not None else SelectionCost()
 
-    n = len(kept)
     if size_name == "budget_flops":
         # Price the exact rows the strategy would take, in its priority order, and keep the longest affordable prefix.
         order = apply_strategy(scores, None if cfg.strategy == "threshold" else n, cfg.strategy, seed=cfg.seed,
                                **cfg.strategy_kwargs)
-        indices = order[:_k_from_budget(cfg, pool, cost, order)]
+        indices = order[:_k_from_budget(cfg, read, cost, order)]
     else:
-        if size_name == "k":
-            k_final = size_value
-        elif size_name == "fraction":
-            k_final = max(1, min(n, int(math.floor(size_value * n + 0.5))))
-        else:
-            k_final = None
-        indices = apply_strategy(scores, k_final, cfg.strategy, seed=cfg.seed, **cfg.strategy_kwargs)
+        indices = apply_strategy(scores, _size_to_k(size_name, size_value, n), cfg.strategy, seed=cfg.seed,
+                                 **cfg.strategy_kwargs)
 
     config_record = {
         "selector": sel.name,
@@ -301,11 +212,29 @@ def select(
         "seed": cfg.seed,
         "filters": [getattr(f, "name", type(f).__name__) for f in cfg.filters],
         "filter_drops": drops,
+        "columns": dict(cfg.columns or {}),
         "target": _describe_target(target_ds),
     }
     cost.notes.setdefault("num_selected", int(len(indices)))
-    return SelectionResult(indices=indices, scores=scores, cost=cost, config=config_record,
-                           provenance=_provenance(pool), dataset=pool)
+    result = SelectionResult(indices=indices, scores=scores, cost=cost, config=config_record,
+                             provenance=_provenance(pool, streamed), dataset=pool)
+    return result.validate()
+
+
+def _size_to_k(size_name: str, size_value: Any, n: int) -> int | None:
+    """Rows to keep out of ``n`` eligible ones for a size given as ``k`` or ``fraction`` (``None`` otherwise)."""
+    if size_name == "k":
+        return size_value
+    if size_name == "fraction":
+        return max(1, min(n, int(math.floor(size_value * n + 0.5))))
+    return None
+
+
+def _check_strategy(cfg: SelectionConfig, size_name: str, size_value: Any, num_rows: int) -> None:
+    """Run the strategy on placeholder scores: a bad size or option fails here, before any scoring."""
+    k = size_value if size_name == "k" else (None if cfg.strategy == "threshold" else num_rows)
+    kwargs = dict(cfg.strategy_kwargs)
+    apply_strategy(np.zeros(num_rows), k, cfg.strategy, seed=cfg.seed, **kwargs)
 
 
 def _describe_model(model: Any) -> Any:

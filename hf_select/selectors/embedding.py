@@ -54,6 +54,9 @@ UNSET_TOKENIZER_LIMIT = 1_000_000  # transformers reports "no limit" as a huge m
 
 @dataclass
 class EmbeddingConfig(SelectorConfig):
+    target_view: str = field(default="full", metadata={
+        "help": "Side of each target example to embed: 'full' (default; the paper's target text holds the answers), "
+                "'query' (the question only), 'completion', or 'auto' (the pool's view)."})
     model: Any = field(
         default=None,
         metadata={"help": "Encoder: a local folder (HF or sentence-transformers layout), a transformers model object, "
@@ -129,6 +132,7 @@ class EmbeddingSelector(Selector):
     config_class = EmbeddingConfig
     requires_target = True
     default_view = "query"
+    streaming = "rows"  # a row's score needs only the row and the target: streamed shard by shard
 
     def __init__(self, config: EmbeddingConfig | None = None, **kwargs: Any) -> None:
         super().__init__(config, **kwargs)

@@ -36,6 +36,7 @@ class LengthSelector(Selector):
 
     config_class = LengthConfig
     default_view = "full"
+    streaming = "rows"
 
     def __init__(self, config: LengthConfig | None = None, **kwargs: Any) -> None:
         super().__init__(config, **kwargs)
