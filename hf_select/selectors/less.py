@@ -217,7 +217,7 @@ class LessSelector(Selector):
                                    lora_params=trainable_lora_params(model), warmup_fraction=c.warmup_fraction,
                                    warmup_epochs=c.warmup_epochs, n_checkpoints=c.warmup_epochs,
                                    proj_dim=c.projection_dim, warmup_lengths=warmup_lengths,
-                                   projection_nnz=c.projection_nnz if c.projection_kind == "sparse_sign" else None)
+                                   projection_kind=c.projection_kind, projection_nnz=c.projection_nnz)
 
     def _score(self, dataset: Any, target: Any) -> np.ndarray:
         import time

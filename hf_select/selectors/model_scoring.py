@@ -222,7 +222,7 @@ class ModelScoringSelector(Selector):
 
     def finetuned(self, model: Any, tokenizer: Any, target: Any, *, completion_only: bool) -> tuple[Any, dict]:
         """LoRA-tune a copy of ``model`` on the target (cost stage ``finetune_target``); returns (model, cache key)."""
-        from ..cost.flops import lora_train_flops
+        from ..cost.flops import training_flops
         from ..scoring.cache import fingerprint_texts
         from ..scoring.finetune import lora_finetune
 
@@ -236,7 +236,7 @@ class ModelScoringSelector(Selector):
         with self.cost.stage("finetune_target") as record:
             tuned, run = lora_finetune(model, examples, recipe, pad_token_id=pad_id)
             record.tokens = run.tokens
-            record.flops = lora_train_flops(model.config, run.example_tokens, lora_params=run.lora_params)
+            record.flops = training_flops(model.config, run.example_tokens, lora_params=run.lora_params)
             record.detail.update(steps=run.steps, losses=run.losses, lora_params=run.lora_params,
                                  skipped_examples=run.skipped_examples, recipe=recipe.to_dict())
         out = (tuned, {"recipe": recipe.to_dict(), "target": fingerprint_texts(items),
@@ -247,7 +247,7 @@ class ModelScoringSelector(Selector):
 
     def finetune_cost(self, model: Any, tokenizer: Any, target: Any, completion_only: bool) -> Any:
         """Analytic cost stage of :meth:`finetuned` (exact LoRA size, the target's tokens x epochs)."""
-        from ..cost.flops import lora_train_flops
+        from ..cost.flops import training_flops
         from ..cost.record import StageCost
         from ..scoring.finetune import trainable_lora_params
 
@@ -255,8 +255,8 @@ class ModelScoringSelector(Selector):
         _, examples = self.finetune_examples(model, tokenizer, target, completion_only)
         lengths = [int(n) for n, t in zip(examples.lengths, examples.num_targets) if t > 0]
         lora = trainable_lora_params(model, recipe.peft_config())
-        return StageCost("finetune_target", flops=lora_train_flops(model.config, lengths, lora_params=lora,
-                                                                   epochs=recipe.epochs),
+        return StageCost("finetune_target", flops=training_flops(model.config, lengths, lora_params=lora,
+                                                                 epochs=recipe.epochs),
                          tokens=int(round(sum(lengths) * recipe.epochs)), detail={"lora_params": lora})
 
     def forward_cost(self, name: str, model: Any, tokenizer: Any, items: Any, *, completion_only: bool = False) -> Any:

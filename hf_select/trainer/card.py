@@ -32,6 +32,12 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _train_convention(name: str | None) -> str | None:
+    from ..cost.convention import describe_train_convention
+
+    return None if name is None else describe_train_convention(name)
+
+
 def cost_section(summary: dict[str, Any]) -> str:
     """Markdown section (between markers) with the selection and training cost of a run."""
     rows = [
@@ -48,6 +54,7 @@ def cost_section(summary: dict[str, Any]) -> str:
         ("training seconds", summary.get("train_seconds")),
         ("training tokens", summary.get("train_tokens")),
         ("FLOP convention", summary.get("flops_convention")),
+        ("training FLOP convention", _train_convention(summary.get("train_convention"))),
     ]
     lines = [BEGIN, "## Data selection and compute (hf_select)", "", "| | |", "|---|---|"]
     lines += [f"| {name} | {_fmt(value)} |" for name, value in rows if value is not None]

@@ -49,6 +49,7 @@ class _SelectionState:
     flops: FlopBudgetCallback | None = None
     reselector: ReselectionCallback | None = None
     convention: str = "6N"
+    train_convention: str = "full"
     budget_flops: float | None = None
     selection_repo: str | None = None
 
@@ -140,7 +141,8 @@ class SelectionMixin:
         else:
             raise TypeError("selection must be a hf_select.SelectionConfig (select now) or a SelectionResult (a "
                             f"selection already made), got {type(selection).__name__}.")
-        state.convention, state.selection_repo = flops_convention, selection_repo
+        state.convention, state.selection_repo, state.train_convention = (flops_convention, selection_repo,
+                                                                          state.config.train_convention)
         super().__init__(**params)
         self._hs = state
         self._after_base_init()
@@ -227,7 +229,8 @@ class SelectionMixin:
         rows = result.indices
         params["train_dataset"] = pool.select(rows).add_column(ROW_COLUMN, [int(r) for r in rows])
         name = result.selector if isinstance(result.selector, str) else "unknown"
-        cfg = SelectionConfig(selector=name, k=max(result.k, 1))
+        cfg = SelectionConfig(selector=name, k=max(result.k, 1),
+                              train_convention=result.config.get("train_convention") or "full")
         kept = np.flatnonzero(np.isfinite(result.scores)).astype(np.int64)
         state = _SelectionState(config=cfg, selector=None, pool=pool, kept_rows=kept, history=[result],
                                 budget_flops=result.cost.budget_flops)
@@ -264,17 +267,20 @@ class SelectionMixin:
         return np.asarray([pos[int(r)] for r in pool_rows if int(r) in pos], dtype=np.int64)
 
     def _flops_fn(self):
-        from ..cost.flops import lora_train_flops, train_flops
+        """Training FLOPs of a batch under the one training convention (hf_select.cost.flops.training_flops)."""
+        from ..cost.flops import training_flops
         from .lora import is_peft_model, trainable_lora_params
 
         model = getattr(self, "model", None)
-        convention = self._hs.convention
-        if is_peft_model(model):
-            base = model.get_base_model().config
-            lora = float(trainable_lora_params(model))
-            return lambda lengths: lora_train_flops(base, lengths, lora_params=lora, convention=convention)
-        config = model.config
-        return lambda lengths: train_flops(config, lengths, convention=convention)
+        convention, train_convention = self._hs.convention, self._hs.train_convention
+        if train_convention == "lora" and not is_peft_model(model):
+            raise ValueError("SelectionConfig(train_convention='lora') prices LoRA training (4N + 6L per token), but "
+                             "the model has no LoRA adapters: pass peft_config=LoraConfig(...), or use 'full'.")
+        peft = is_peft_model(model)
+        config = model.get_base_model().config if peft else model.config
+        lora = float(trainable_lora_params(model)) if peft else None
+        return lambda lengths: training_flops(config, lengths, train_convention=train_convention, lora_params=lora,
+                                              convention=convention)
 
     # -- trainer hooks ---------------------------------------------------------------------------------------------
     def _get_train_sampler(self, train_dataset: Any = None) -> Any:
@@ -384,6 +390,7 @@ class SelectionMixin:
                 "stopped_by_budget": flops.stopped_by_budget, "train_seconds": flops.train_seconds,
                 "train_tokens": flops.train_tokens, "train_examples": flops.train_examples,
                 "global_step": int(self.state.global_step), "flops_convention": hs.convention,
+                "train_convention": hs.train_convention,
                 "hardware": hardware_info(getattr(self.args, "device", None)), "selection_repo": hs.selection_repo,
                 "selection_stages": [dataclasses.asdict(s) for s in cost.stages],
                 "selection_config": hs.history[0].config}

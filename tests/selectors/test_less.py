@@ -89,14 +89,14 @@ def test_cost_is_less_pipeline_flops_for_the_configured_checkpoints_and_projecti
                                                                                        "o_proj"]))
     warm = np.sort(np.random.default_rng(0).choice(16, size=8, replace=False))  # warmup_fraction 0.5, seed 0
     common = dict(lora_params=lora, warmup_fraction=0.5, warmup_epochs=2, n_checkpoints=2, proj_dim=256,
-                  projection_nnz=nnz)
+                  projection_kind=kind, projection_nnz=nnz or 4)
     expected = less_pipeline_flops(model.config, pool_len, target_len, warmup_lengths=[pool_len[i] for i in warm],
                                    **common)
     measured = {s.name: s for s in sel.last_cost.stages}
     assert sorted(s.name for s in expected) == sorted(n for n in measured if n not in ("load", "encode", "other"))
     for st in expected:
         assert measured[st.name].flops == st.flops and measured[st.name].tokens == st.tokens, st.name
-    assert measured["checkpoint2/projection"].detail["kind"] == ("dense" if nnz is None else "sparse_sign")
+    assert measured["checkpoint2/projection"].detail["kind"] == kind
     expected_estimate = less_pipeline_flops(model.config, pool_len, target_len, **common)
     assert [(s.name, s.flops, s.tokens) for s in estimate.stages] == \
         [(s.name, s.flops, s.tokens) for s in expected_estimate]
