@@ -21,6 +21,8 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..strategies import describe_strategies
+
 
 @dataclass
 class SelectionArguments:
@@ -32,7 +34,8 @@ class SelectionArguments:
     k: int | None = field(default=None, metadata={"help": "Rows to keep."})
     fraction: float | None = field(default=None, metadata={"help": "Fraction of the pool to keep, in (0, 1]."})
     budget_flops: float | None = field(default=None, metadata={"help": "Total FLOP budget (selection + training)."})
-    strategy: str = field(default="top", metadata={"help": "top | bottom | band | threshold | gumbel | thirds."})
+    strategy: str = field(default="top", metadata={
+        "help": f"How scores become a selection (higher score = preferred) -- {describe_strategies()}."})
     strategy_kwargs: str | None = field(default=None, metadata={"help": "Strategy options, a JSON object."})
     selection_seed: int = field(default=0, metadata={"help": "Seed of the selector and randomised strategies."})
     refresh: str | None = field(default=None, metadata={"help": "Re-select every 'epoch' or every N steps."})
@@ -93,15 +96,14 @@ def _load_data(spec: str, argument: str, max_rows: int | None = None):
 
 def _model_path(name: str | None) -> str:
     if not name:
-        raise ValueError("model_name_or_path is required: a local model folder or 'smollm2'.")
+        raise ValueError("model_name_or_path is required: a local model folder, a Hub id or 'smollm2'.")
     if name == SMOLLM2_ALIAS:
         from ..scoring.models import smollm2_local_path
 
         return smollm2_local_path()
-    if not os.path.isdir(name):
-        raise FileNotFoundError(f"model_name_or_path={name!r} is not a local folder (hf-select sft never downloads); "
-                                "use a save_pretrained folder or 'smollm2'.")
-    return name
+    from ..scoring.loading import model_source
+
+    return model_source(name, "model_name_or_path")  # a folder, or a Hub id (local HF cache first)
 
 
 def selection_config(args: SelectionArguments, *, tokenizer: Any = None, model_config: Any = None,
@@ -125,24 +127,19 @@ def selection_config(args: SelectionArguments, *, tokenizer: Any = None, model_c
 
 def train(training_args: Any, model_args: Any, sel_args: SelectionArguments, data_args: DataArguments) -> Any:
     """Build the model, tokenizer, data and :class:`SelectiveSFTTrainer`; train; save model, selection, cost."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import get_peft_config
 
     from ..atomic import check_output_dir
-    from ..scoring.models import ensure_pad_token
+    from ..scoring.loading import load_causal_lm, load_tokenizer
     from ..trainer import SelectiveSFTTrainer
 
     # the selection is saved after training: refuse a folder of the user's there before any work
     check_output_dir(os.path.join(training_args.output_dir, "selection"), overwrite=True,
                      argument="output_dir/selection")
     path = _model_path(model_args.model_name_or_path)
-    kwargs: dict[str, Any] = {"local_files_only": True}
-    if model_args.dtype not in (None, "auto"):
-        import torch
-
-        kwargs["dtype"] = getattr(torch, model_args.dtype)
-    model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
-    tokenizer = ensure_pad_token(AutoTokenizer.from_pretrained(path, local_files_only=True))
+    # TRL's dtype "auto" means the checkpoint's dtype
+    model = load_causal_lm(path, dtype=None if model_args.dtype in (None, "auto") else model_args.dtype).train()
+    tokenizer = load_tokenizer(path)
     pool = _load_data(data_args.dataset, "dataset", data_args.dataset_max_rows)
     selection = selection_config(sel_args, tokenizer=tokenizer, model_config=model.config,
                                  epochs=float(training_args.num_train_epochs))

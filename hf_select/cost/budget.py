@@ -55,15 +55,11 @@ def dataset_lengths(dataset: Any, *, tokenizer: Any = None, text_field: str | No
     texts = text_view(dataset, "full", text_field=text_field, tokenizer=tokenizer if tokenizer is not None and
                       not isinstance(tokenizer, str) else None)
     if tokenizer is not None:
-        if isinstance(tokenizer, str):
-            from ..import_utils import require
+        from ..scoring.encoding import encode  # the scoring engine's tokens: same special-token rule
+        from ..scoring.loading import load_tokenizer
 
-            require("transformers", "Counting tokens with a tokenizer path")
-            from transformers import AutoTokenizer
-
-            tokenizer = AutoTokenizer.from_pretrained(tokenizer)
-        ids = tokenizer(texts, add_special_tokens=True)["input_ids"]
-        return np.asarray([len(x) for x in ids], dtype=np.int64)
+        tokenizer = load_tokenizer(None, tokenizer) if isinstance(tokenizer, str) else tokenizer
+        return encode(texts, tokenizer).lengths
     if not chars_per_token > 0:
         raise ValueError(f"chars_per_token must be > 0, got {chars_per_token!r}.")
     return np.asarray([max(1, math.ceil(len(t) / chars_per_token)) for t in texts], dtype=np.int64)

@@ -13,7 +13,8 @@ pytestmark = pytest.mark.skipif(not (is_transformers_available() and is_trl_avai
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    from hf_select.scoring.models import load_tokenizer, smollm2_local_path, tiny_llama
+    from hf_select.scoring.models import load_tokenizer, smollm2_local_path
+    from hf_select.testing import tiny_llama
 
     try:
         tok = load_tokenizer(smollm2_local_path())
@@ -82,7 +83,7 @@ def test_cli_sft_errors(tmp_path, model_dir, capsys):
     assert "only one of k, fraction" in capsys.readouterr().err
     config = _setup(tmp_path, model_dir, model_name_or_path=str(tmp_path / "missing"))
     assert main(["sft", "--config", config]) == 2
-    assert "not a local folder" in capsys.readouterr().err
+    assert "does not exist" in capsys.readouterr().err
 
 
 def test_a_users_selection_folder_in_output_dir_is_refused_before_training(tmp_path, capsys):
@@ -94,3 +95,18 @@ def test_a_users_selection_folder_in_output_dir_is_refused_before_training(tmp_p
     config = _setup(tmp_path, str(tmp_path / "no-model-here"))  # loading it would fail with another message
     assert main(["sft", "--config", config]) == 2
     assert "did not write" in capsys.readouterr().err and (mine / "notes.txt").read_text() == "keep"
+
+
+def test_strategy_help_is_the_one_strategy_table():
+    """The sft strategy help is strategies.STRATEGY_HELP (every strategy, which rows come first), as SelectionConfig."""
+    import dataclasses
+
+    from hf_select.cli.sft import SelectionArguments
+    from hf_select.config import SelectionConfig
+    from hf_select.strategies import STRATEGY_HELP
+
+    def help_of(cls):
+        return next(f.metadata["help"] for f in dataclasses.fields(cls) if f.name == "strategy")
+
+    assert help_of(SelectionArguments) == help_of(SelectionConfig)
+    assert all(f"{name}: {text}" in help_of(SelectionArguments) for name, text in STRATEGY_HELP.items())
