@@ -117,9 +117,14 @@ class SelectionConfig:
     train_epochs: float = field(default=1.0, metadata={"help": "Epochs of training the budget must pay for."})
     train_lora_params: int | None = field(
         default=None,
-        metadata={"help": "Trainable LoRA parameters when the budgeted training is LoRA on a frozen base (priced "
-                          "4N + 6 * lora_params FLOPs per token instead of 6N). SelectiveSFTTrainer fills it in from "
-                          "its peft_config."},
+        metadata={"help": "Trainable LoRA parameters of the training; used by train_convention='lora' (4N + 6 * "
+                          "lora_params FLOPs per token). SelectiveSFTTrainer fills it in from its peft_config."},
+    )
+    train_convention: str = field(
+        default="full",
+        metadata={"help": "Training-FLOP convention of the budget and the trainer's FLOP tally: 'full' (6N per token, "
+                          "the paper's, also for LoRA runs) or 'lora' (4N + 6 * train_lora_params per token); see "
+                          "hf_select.cost.convention."},
     )
     filters: list[Any] | str | None = field(
         default_factory=list,
@@ -153,6 +158,9 @@ class SelectionConfig:
             raise ValueError(f"strategy={self.strategy!r} is not known; use one of {STRATEGIES}.")
         if self.ordering not in ORDERINGS:
             raise ValueError(f"ordering={self.ordering!r} is not known; use one of {ORDERINGS}.")
+        from .cost.convention import check_train_convention
+
+        check_train_convention(self.train_convention)
         lora = self.train_lora_params
         if lora is not None and (isinstance(lora, bool) or not isinstance(lora, int) or lora < 0):
             raise ValueError(f"train_lora_params={lora!r} must be a non-negative int (trainable LoRA parameters) "

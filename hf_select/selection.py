@@ -84,6 +84,7 @@ def select(
     train_model: Any = None,
     train_epochs: float | None = None,
     train_lora_params: int | None = None,
+    train_convention: str | None = None,
     filters: list[Any] | None = None,
     columns: dict[str, str] | None = None,
     target_columns: dict[str, str] | None = None,
@@ -105,7 +106,8 @@ def select(
         seed: seed for the selector (when it has one) and the randomised strategies.
         train_model: the model to be trained (parameter count, transformers config or local path), for budgets.
         train_epochs: epochs the budget pays for.
-        train_lora_params: trainable LoRA parameters when that training is LoRA (priced on a frozen base).
+        train_lora_params: trainable LoRA parameters of that training (used by ``train_convention="lora"``).
+        train_convention: training-FLOP convention of the budget: ``"full"`` (6N per token) or ``"lora"``.
         filters: ``hf_select.filters`` objects applied before scoring (dropped rows get score ``-inf``).
         columns / target_columns: rename columns of the pool / target to TRL names before reading them, e.g.
             ``{"question": "prompt", "answer": "completion"}`` (the result keeps the pool's own columns).
@@ -119,8 +121,9 @@ def select(
     """
     overrides = {"selector": selector, "target": target, "k": k, "fraction": fraction, "budget_flops": budget_flops,
                  "strategy": strategy, "strategy_kwargs": strategy_kwargs, "seed": seed, "train_model": train_model,
-                 "train_epochs": train_epochs, "train_lora_params": train_lora_params, "filters": filters,
-                 "columns": columns, "target_columns": target_columns}
+                 "train_epochs": train_epochs, "train_lora_params": train_lora_params,
+                 "train_convention": train_convention, "filters": filters, "columns": columns,
+                 "target_columns": target_columns}
     fields = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)} if config is not None else {}
     if config is not None and any(overrides[n] is not None for n in ("k", "fraction", "budget_flops")):
         fields.update(k=None, fraction=None, budget_flops=None)  # an explicit size replaces the config's size
@@ -205,6 +208,7 @@ def select(
         "train_model": _describe_model(cfg.train_model),
         "train_epochs": cfg.train_epochs,
         "train_lora_params": cfg.train_lora_params,
+        "train_convention": cfg.train_convention,
         "seed": cfg.seed,
         "filters": [getattr(f, "name", type(f).__name__) for f in cfg.filters],
         "filter_drops": drops,
@@ -244,7 +248,9 @@ def _k_from_budget(cfg: SelectionConfig, dataset: Any, cost: SelectionCost, orde
     from .cost.budget import budget_to_k
 
     k, train_flops = budget_to_k(cfg.budget_flops, cost, dataset=dataset, train_model=cfg.train_model,
-                                 epochs=cfg.train_epochs, order=order, lora_params=cfg.train_lora_params)
+                                 epochs=cfg.train_epochs, order=order, lora_params=cfg.train_lora_params,
+                                 train_convention=cfg.train_convention)
     cost.train_flops = float(train_flops)
+    cost.notes["train_convention"] = cfg.train_convention
     cost.budget_flops = float(cfg.budget_flops)
     return int(k)

@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     from hf_select.scoring.gradients import AdamState, gradient_features, trainable_parameters
     from hf_select.scoring.models import load_causal_lm, load_tokenizer, smollm2_local_path
     from hf_select.scoring.projection import ProjectionConfig, RandomProjector
-    from hf_select.selectors.less import encode_examples
+    from hf_select.scoring.encoding import encode_rows
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -82,8 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [p.numel() for _, p in params]
     n_lora = sum(sizes)
     pool = load_builtin_pool(max_rows=args.n_examples, seed=0)
-    examples, info = encode_examples(pool, tok, max_length=args.max_length)
-    n_tokens = sum(len(e.input_ids) for e in examples)
+    examples = encode_rows(pool, tok, completion_only=True, max_length=args.max_length, append_eos=True)
+    info = examples.report()
+    n_tokens = int(examples.lengths.sum())
     print(f"SmolLM2-135M + LoRA r={args.lora_r} on {args.lora_targets}: {n_lora:,} LoRA params; "
           f"{len(examples)} examples, {n_tokens} tokens ({info}); projection dim {args.proj_dim}")
 
@@ -100,9 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     def baseline(net):
         trainable = trainable_parameters(net)
         feats = []
-        for e in examples:
-            ids = torch.tensor([e.input_ids])
-            loss = net(input_ids=ids, labels=torch.tensor([e.labels])).loss
+        for i in range(len(examples)):
+            ids = torch.tensor([examples.input_ids[i].tolist()])
+            loss = net(input_ids=ids, labels=torch.tensor([examples.labels(i).tolist()])).loss
             loss.backward()
             grad = torch.cat([p.grad.reshape(-1) for _, p in trainable]).float()
             m = adam.beta1 * flat_m + (1 - adam.beta1) * grad

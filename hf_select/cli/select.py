@@ -35,8 +35,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--text-field", help="Text column of language-modeling data.")
     add_column_args(p)
     p.add_argument("--train-model", help="For --budget-flops: parameter count or local model/config path.")
-    p.add_argument("--train-lora-params", type=int, help="For --budget-flops: trainable LoRA parameters when the "
-                                                         "training will be LoRA (priced on a frozen base).")
+    p.add_argument("--train-lora-params", type=int, help="For --budget-flops: trainable LoRA parameters of the "
+                                                         "training (needed by --train-convention lora).")
+    p.add_argument("--train-convention", choices=("full", "lora"),
+                   help="For --budget-flops: training FLOPs per token, 'full' (6N, the paper's; default) or 'lora' "
+                        "(4N + 6L on a frozen base).")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--plugin", action="append", metavar="MODULE",
                    help="Import MODULE first (it may register selectors with @hf_select.register_selector).")
@@ -79,9 +82,13 @@ def run(args: argparse.Namespace) -> int:
         except ValueError:
             raise ValueError(f"--train-model {train_model!r} is neither a number of parameters nor a local "
                              "path.") from None
+    if args.train_lora_params is not None and args.train_convention != "lora":
+        raise ValueError("--train-lora-params prices LoRA training only under --train-convention lora (4N + 6L per "
+                         "token); add it, or drop --train-lora-params for the paper's 6N per token.")
     res = select(pool, args.selector, target=target, k=args.k, fraction=args.fraction, budget_flops=args.budget_flops,
                  strategy=args.strategy, strategy_kwargs=parse_kv(args.strategy_arg, "--strategy-arg"), seed=args.seed,
                  train_model=train_model, train_lora_params=args.train_lora_params,
+                 train_convention=args.train_convention,
                  columns=parse_kv(args.columns, "--columns") or None,
                  target_columns=parse_kv(args.target_columns, "--target-columns") or None,
                  streaming=STREAMING[args.streaming], stream_config=stream_config, **options)

@@ -9,9 +9,9 @@ The YAML holds fields of ``trl.SFTConfig``, ``trl.ModelConfig`` (model path, LoR
     accelerate launch -m hf_select.cli.sft --config examples/sft.yaml --max_steps 2
 
 ``seed`` is shared: it seeds training and the selection. Without a size (``k``, ``fraction`` or ``budget_flops``) the
-run is plain SFT on every row. ``model_name_or_path`` is a saved folder or ``smollm2`` (the offline
-SmolLM2-135M-Instruct); ``dataset`` is a jsonl/json/parquet/csv file, a ``save_to_disk`` folder or ``builtin`` (the
-embedded pool); ``target`` likewise, or ``builtin:<split>``.
+run is plain SFT on every row. ``model_name_or_path`` is a saved folder, a Hub id (read from the local Hugging Face
+cache when offline) or ``smollm2`` (the offline SmolLM2-135M-Instruct); ``dataset`` is a jsonl/json/parquet/csv file,
+a ``save_to_disk`` folder or ``builtin`` (the embedded pool); ``target`` likewise, or ``builtin:<split>``.
 """
 
 from __future__ import annotations
@@ -91,12 +91,14 @@ def _load_data(spec: str, argument: str, max_rows: int | None = None):
 
 def _model_path(name: str | None) -> str:
     if not name:
-        raise ValueError("model_name_or_path is required: a local model folder or 'smollm2'.")
+        raise ValueError("model_name_or_path is required: a local model folder, a Hub id or 'smollm2'.")
     if name == SMOLLM2_ALIAS:
         from ..scoring.models import smollm2_local_path
 
         return smollm2_local_path()
-    return name
+    from ..scoring.loading import model_source
+
+    return model_source(name, "model_name_or_path")  # a folder, or a Hub id (local HF cache first)
 
 
 def selection_config(sel: Any, training_args: Any) -> Any:
@@ -113,7 +115,7 @@ def train(sel_args: Any, training_args: Any, model_args: Any, script_args: Scrip
     from trl import get_peft_config
 
     from ..atomic import check_output_dir
-    from ..scoring.models import load_causal_lm, load_tokenizer
+    from ..scoring.loading import load_causal_lm, load_tokenizer
     from ..trainer import SelectiveSFTTrainer
 
     # the selection is saved after training: refuse a folder of the user's there before any work
@@ -121,8 +123,8 @@ def train(sel_args: Any, training_args: Any, model_args: Any, script_args: Scrip
                      argument="output_dir/selection")
     path = _model_path(model_args.model_name_or_path)
     selection = selection_config(sel_args, training_args)  # validated (and the target read) before the model loads
-    dtype = model_args.dtype if model_args.dtype not in (None, "auto") else None
-    model = load_causal_lm(path, dtype=dtype).train()
+    # TRL's dtype "auto" means the checkpoint's dtype
+    model = load_causal_lm(path, dtype=None if model_args.dtype in (None, "auto") else model_args.dtype).train()
     tokenizer = load_tokenizer(path)
     pool = _load_data(script_args.dataset, "dataset", script_args.dataset_max_rows)
     extra = {}

@@ -98,6 +98,7 @@ def hf_select_metadata(result: Any, *, mode: str, source: dict[str, Any] | None 
             "budget_flops": cost.budget_flops,
             "train_model": cfg.get("train_model"),
             "train_epochs": cfg.get("train_epochs"),
+            "train_convention": cfg.get("train_convention"),
         },
         "hardware": cost.hardware,
         "versions": prov.get("versions", {}),
@@ -336,8 +337,12 @@ def _cost_sentence(cost: Any, share: float | None) -> str:
     if cost.train_flops is None:
         return ("Training FLOPs were not predicted (no budget or train model given), so the total counts selection "
                 "only; select with `budget_flops=` and `train_model=` to have both.")
+    from ..cost.convention import describe_train_convention
+
+    convention = cost.notes.get("train_convention")
     return (f"Selection is {100 * (share or 0):.2f} % of the total compute; in the compute-constrained view the "
-            f"method is worth it only if this subset beats a cheaper selection trained on the FLOPs it saved.")
+            f"method is worth it only if this subset beats a cheaper selection trained on the FLOPs it saved."
+            + (f" Training FLOPs: {describe_train_convention(convention)}." if convention else ""))
 
 
 def _stats(values: Any) -> dict[str, str]:

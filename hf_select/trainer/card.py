@@ -11,7 +11,7 @@ Example:
     >>> from hf_select.trainer.card import cost_section, update_card_text
     >>> from hf_select.trainer.reporting import CostSummary
     >>> summary = CostSummary(selector="bm25", num_selected=10, pool_rows=100, train_flops_measured=5.9e12,
-    ...                       total_flops=5.9e12, flops_convention="6N per token")
+    ...                       total_flops=5.9e12)
     >>> "| training FLOPs (measured) | 5.9e+12 |" in cost_section(summary)
     True
     >>> text = update_card_text("# My model\\n", summary)

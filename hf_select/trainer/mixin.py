@@ -26,7 +26,8 @@ from ..config import SelectionConfig
 from .callbacks import FlopBudgetCallback, ReselectionCallback, SelectionSampler, batch_lengths
 from .card import TAG, base_config, default_model_name, finalize_card, public_base_model, public_model_id, write_summary
 from .planning import ROW_COLUMN, SelectionState, adopt_selection, plan_selection, uses_causal_lm
-from .reporting import CostSummary, announce, cost_summary, predicted_train_flops, selection_line, training_flops
+from .reporting import (CostSummary, announce, cost_summary, predicted_train_flops, selection_line,
+                        training_flop_counter)
 
 FLOPS_CONVENTIONS = ("6N", "detailed")
 __all__ = ["FLOPS_CONVENTIONS", "ROW_COLUMN", "SelectionMixin", "uses_causal_lm"]
@@ -39,8 +40,9 @@ class SelectionMixin:
         selector: a selector name or ``Selector`` (overrides ``selection.selector``).
         selection: a :class:`~hf_select.config.SelectionConfig` (target, k / fraction / budget_flops, strategy,
             filters, refresh, ordering, ...), or a finished :class:`~hf_select.SelectionResult` to train on.
-        flops_convention: ``"6N"`` (default) or ``"detailed"``, for the FLOP tally (see :mod:`hf_select.cost.flops`);
-            a peft model is priced as LoRA under it (``4N + 6L`` per token with ``"6N"``).
+        flops_convention: ``"6N"`` (default) or ``"detailed"``: what ``N`` counts in the FLOP tally (see
+            :mod:`hf_select.cost.flops`); the training convention (``full`` 6N / ``lora`` 4N + 6L per token) is
+            ``selection.train_convention``.
         selection_repo: Hub repo id of the pushed selection, linked from the model card.
 
     Attributes:
@@ -96,7 +98,7 @@ class SelectionMixin:
         if hs.config.refresh is not None or hs.config.ordering == "score":
             hs.sampler = SelectionSampler(self._positions_of(self.selection.indices),
                                           shuffle=hs.config.ordering == "shuffle", seed=self.args.seed)
-        flops_fn, _ = training_flops(self.model, hs.convention)
+        flops_fn, _ = training_flop_counter(self.model, hs.convention, hs.train_convention)
         hs.flops = FlopBudgetCallback(flops_fn, budget_flops=hs.budget_flops, selection_flops=self.selection.cost.flops)
         self.add_callback(hs.flops)
         if hs.config.refresh is not None:

@@ -38,7 +38,8 @@ class SelectionState:
     sampler: Any = None                        # SelectionSampler with refresh or ordering="score"
     flops: Any = None                          # FlopBudgetCallback
     reselector: Any = None                     # ReselectionCallback
-    convention: str = "6N"
+    convention: str = "6N"                     # what N counts (hf_select.cost.flops): "6N" or "detailed"
+    train_convention: str = "full"             # training FLOPs per token (hf_select.cost.convention): full | lora
     budget_flops: float | None = None
     selection_repo: str | None = None
 
@@ -156,7 +157,7 @@ def plan_selection(cfg: SelectionConfig, params: dict[str, Any]) -> SelectionSta
     kept = np.flatnonzero(np.isfinite(result.scores)).astype(np.int64)
     params["train_dataset"] = _tag_rows(pool, kept if cfg.refresh is not None else result.indices)
     return SelectionState(config=cfg, selector=sel, pool=pool, kept_rows=kept, history=[result],
-                          budget_flops=cfg.budget_flops)
+                          budget_flops=cfg.budget_flops, train_convention=cfg.train_convention)
 
 
 def _check_budget(budget: float, selection_flops: float, what: str) -> None:
@@ -178,5 +179,7 @@ def adopt_selection(result: Any, params: dict[str, Any]) -> SelectionState:
     params["train_dataset"] = _tag_rows(pool, result.indices)
     name = result.selector if isinstance(result.selector, str) else "unknown"
     kept = np.flatnonzero(np.isfinite(result.scores)).astype(np.int64)
-    return SelectionState(config=SelectionConfig(selector=name, k=max(result.k, 1)), selector=None, pool=pool,
-                          kept_rows=kept, history=[result], budget_flops=result.cost.budget_flops)
+    cfg = SelectionConfig(selector=name, k=max(result.k, 1),
+                          train_convention=result.config.get("train_convention") or "full")
+    return SelectionState(config=cfg, selector=None, pool=pool, kept_rows=kept, history=[result],
+                          budget_flops=result.cost.budget_flops, train_convention=cfg.train_convention)

@@ -1,9 +1,9 @@
 """Reporting of a selective training run: the init log line, the FLOP convention used, the cost summary.
 
-- :func:`training_flops` is the one place the trainer reads the training-FLOP convention: full fine-tuning is
-  ``6N`` per token (``N`` = every parameter, embeddings included), LoRA ``4N + 6L`` (frozen base without weight
-  gradients, ``L`` trainable adapter parameters); ``"detailed"`` adds the attention term (see
-  :mod:`hf_select.cost.flops`). It returns the FLOP function and the label printed in the summary and the card.
+- :func:`training_flop_counter` is the one place the trainer reads the training-FLOP convention
+  (``SelectionConfig.train_convention``, :mod:`hf_select.cost.convention`: ``full`` = 6N per token, the paper's, also
+  for LoRA runs; ``lora`` = 4N + 6L for LoRA on a frozen base) and prices with
+  :func:`hf_select.cost.flops.training_flops`; it returns the FLOP function and the label the summary and card print.
 - :func:`selection_line` is the line logged at trainer init ("kept 15 of 300 rows, bm25, 2.100 s, 0 FLOPs").
 - :class:`CostSummary` is what ``trainer.cost_summary()`` returns: ``print()`` it for a table, ``to_dict()`` for JSON.
 
@@ -11,7 +11,7 @@
 
 Example:
     >>> s = CostSummary(selector="bm25", num_selected=15, pool_rows=300, selection_flops=0.0, selection_seconds=2.1,
-    ...                 train_flops_measured=3.15e12, total_flops=3.15e12, flops_convention="6N per token")
+    ...                 train_flops_measured=3.15e12, total_flops=3.15e12)
     >>> print(str(s).splitlines()[2])
     rows selected / pool                15 / 300 (5.0 %)
     >>> s.to_dict()["train_flops_measured"]
@@ -24,33 +24,35 @@ import logging
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
+from ..cost.convention import describe_train_convention
 from ..cost.formatting import format_count, format_flops, format_seconds
 
 LOGGER_NAME = "hf_select"
 logger = logging.getLogger(__name__)
-CONVENTION_LABELS = {
-    ("6N", False): "6N per token (full fine-tuning; N = all parameters, embeddings included)",
-    ("6N", True): "4N + 6L per token (LoRA: frozen base N without weight gradients, L trainable adapter parameters)",
-    ("detailed", False): "detailed: 3 x (2 N_matmul + attention) per token (full fine-tuning)",
-    ("detailed", True): "detailed, LoRA: 2 x 2 N_matmul + 6L per token + 3 x attention (frozen base)",
-}
+COUNTING = {"6N": "all parameters, embeddings included ('6N' counting)",
+            "detailed": "matmul parameters plus the attention term ('detailed' counting)"}
 TOTAL_FLOS_NOTE = ("transformers' total_flos counts 6 x non-embedding parameters (LoRA adapters and frozen weights "
                    "alike) x every input position, padding included; hf_select counts real tokens with the "
                    "convention above, so the two differ by design.")
 
 
-def training_flops(model: Any, convention: str) -> tuple[Callable[[list[int]], float], str]:
-    """``(lengths -> training FLOPs, label)`` for ``model`` (a peft model is priced as LoRA) under ``convention``."""
-    from ..cost.flops import lora_train_flops, train_flops
+def training_flop_counter(model: Any, convention: str,
+                          train_convention: str) -> tuple[Callable[[list[int]], float], str]:
+    """``(lengths -> training FLOPs, label)`` for ``model`` under the training convention (``full`` / ``lora``; a
+    peft model's adapter size is ``L``) with ``N`` counted by ``convention`` (``"6N"`` / ``"detailed"``)."""
+    from ..cost.convention import describe_train_convention
+    from ..cost.flops import training_flops
     from .lora import is_peft_model, trainable_lora_params
 
-    if is_peft_model(model):
-        base = model.get_base_model().config
-        lora = float(trainable_lora_params(model))
-        return (lambda lengths: lora_train_flops(base, lengths, lora_params=lora, convention=convention),
-                CONVENTION_LABELS[(convention, True)])
-    config = model.config
-    return lambda lengths: train_flops(config, lengths, convention=convention), CONVENTION_LABELS[(convention, False)]
+    peft = is_peft_model(model)
+    if train_convention == "lora" and not peft:
+        raise ValueError("SelectionConfig(train_convention='lora') prices LoRA training (4N + 6L per token), but the "
+                         "model has no LoRA adapters: pass peft_config=LoraConfig(...), or use 'full'.")
+    config = model.get_base_model().config if peft else model.config
+    lora = float(trainable_lora_params(model)) if peft else None
+    return (lambda lengths: training_flops(config, lengths, train_convention=train_convention, lora_params=lora,
+                                           convention=convention),
+            describe_train_convention(train_convention))
 
 
 def selection_line(result: Any) -> str:
@@ -87,7 +89,8 @@ class CostSummary:
     selection_seconds: float = 0.0
     train_flops_measured: float = 0.0
     total_flops: float = 0.0
-    flops_convention: str = ""
+    train_convention: str = "full"
+    flops_convention: str = "6N"
     train_flops_predicted: float | None = None
     budget_flops: float | None = None
     stopped_by_budget: bool = False
@@ -127,7 +130,8 @@ class CostSummary:
             ("training FLOPs (predicted)", format_flops(self.train_flops_predicted)),
             ("training FLOPs (measured)", format_flops(self.train_flops_measured)),
             ("total FLOPs (selection + training)", format_flops(self.total_flops)),
-            ("FLOP convention", self.flops_convention),
+            ("training FLOP convention", describe_train_convention(self.train_convention)),
+            ("parameters counted (N)", COUNTING[self.flops_convention]),
             ("transformers total_flos", format_flops(self.transformers_total_flos)),
             ("training time", format_seconds(self.train_seconds)),
             ("training tokens / examples / steps", f"{format_count(self.train_tokens)} / "
@@ -156,7 +160,7 @@ def predicted_train_flops(trainer: Any) -> float | None:
         else np.arange(len(hs.lengths))
     if len(positions) == 0:
         return 0.0
-    flops_fn, _ = training_flops(trainer.model, hs.convention)
+    flops_fn, _ = training_flop_counter(trainer.model, hs.convention, hs.train_convention)
     per_epoch = float(flops_fn(hs.lengths[positions].tolist()))
     args = trainer.args
     if args.max_steps is not None and args.max_steps > 0:
@@ -175,11 +179,11 @@ def cost_summary(trainer: Any, *, base_model: str | None = None) -> CostSummary:
     for i, past in enumerate(hs.history):
         cost.merge(past.cost, prefix="" if i == 0 else f"reselection{i}/")
     tally = hs.flops
-    _, label = training_flops(trainer.model, hs.convention)
     return CostSummary(
         selector=str(res.selector), num_selected=int(res.k), pool_rows=int(len(res.scores)),
         selection_flops=cost.flops, selection_seconds=cost.seconds, train_flops_measured=tally.train_flops,
-        total_flops=tally.total_flops, flops_convention=label, train_flops_predicted=predicted_train_flops(trainer),
+        total_flops=tally.total_flops, train_convention=hs.train_convention,
+        flops_convention=hs.convention, train_flops_predicted=predicted_train_flops(trainer),
         budget_flops=hs.budget_flops, stopped_by_budget=tally.stopped_by_budget, budget_stop_step=tally.stop_step,
         reselections=len(hs.history) - 1, train_seconds=tally.train_seconds, train_tokens=tally.train_tokens,
         train_examples=tally.train_examples, global_step=int(trainer.state.global_step),

@@ -13,7 +13,8 @@ pytestmark = pytest.mark.skipif(not (is_transformers_available() and is_trl_avai
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    from hf_select.scoring.models import load_tokenizer, smollm2_local_path, tiny_llama
+    from hf_select.scoring.models import load_tokenizer, smollm2_local_path
+    from hf_select.testing import tiny_llama
 
     try:
         tok = load_tokenizer(smollm2_local_path())
@@ -118,3 +119,16 @@ def test_a_users_selection_folder_in_output_dir_is_refused_before_training(tmp_p
     config = _setup(tmp_path, str(tmp_path / "no-model-here"))  # loading it would fail with another message
     assert main(["sft", "--config", config]) == 2
     assert "did not write" in capsys.readouterr().err and (mine / "notes.txt").read_text() == "keep"
+
+
+def test_strategy_help_is_the_one_strategy_table():
+    """The sft --strategy help is SelectionConfig's (strategies.STRATEGY_HELP: every strategy, which rows come first)."""
+    import dataclasses
+
+    from hf_select.cli.sft import make_parser
+    from hf_select.config import SelectionConfig
+    from hf_select.strategies import STRATEGY_HELP
+
+    config_help = next(f.metadata["help"] for f in dataclasses.fields(SelectionConfig) if f.name == "strategy")
+    assert make_parser()._option_string_actions["--strategy"].help == config_help
+    assert all(f"{name}: {text}" in config_help for name, text in STRATEGY_HELP.items())

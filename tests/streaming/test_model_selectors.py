@@ -12,8 +12,7 @@ pytest.importorskip("torch")
 
 
 def _selector(**kwargs):
-    from hf_select.scoring.models import tiny_llama
-    from hf_select.selectors.perplexity import toy_tokenizer
+    from hf_select.testing import tiny_llama, toy_tokenizer
 
     return hs.get_selector("perplexity", model=tiny_llama(vocab_size=128), tokenizer=toy_tokenizer(),
                            dtype="float32", show_progress=False, **kwargs)

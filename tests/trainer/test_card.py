@@ -9,7 +9,7 @@ from hf_select.trainer.reporting import CostSummary
 SUMMARY = CostSummary(selector="bm25", num_selected=5, pool_rows=50, selection_flops=0.0,
                       train_flops_predicted=1.2e12, train_flops_measured=1.1e12, total_flops=1.1e12,
                       train_seconds=3.5, train_tokens=900, filter_drops={"malformed/empty_completion": 2},
-                      selection_repo="me/my-selection", hardware={"cpu_count": 2}, flops_convention="6N per token")
+                      selection_repo="me/my-selection", hardware={"cpu_count": 2}, train_convention="lora")
 
 
 def test_section_contents():
@@ -17,7 +17,8 @@ def test_section_contents():
     assert text.startswith(BEGIN) and text.rstrip().endswith(END)
     assert "| rows selected / pool | 5 / 50 (10.0 %) |" in text
     assert "| training FLOPs (predicted) | 1.2e+12 |" in text
-    assert "| FLOP convention | 6N per token |" in text
+    assert "| training FLOP convention | lora (4N + 6L FLOPs per training token" in text
+    assert "| parameters counted (N) | all parameters" in text
     assert "/datasets/me/my-selection)" in text
     assert "`malformed/empty_completion` 2" in text
     assert "total_flos" in text  # the relation to transformers' count is stated

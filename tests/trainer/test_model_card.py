@@ -21,7 +21,7 @@ def hub_cached_model(tmp_path, tokenizer):
     """A tiny model saved as a snapshot of the Hugging Face cache (its public id is known), loaded from there."""
     from transformers import AutoModelForCausalLM
 
-    from hf_select.scoring.models import tiny_llama
+    from hf_select.testing import tiny_llama
 
     path = tmp_path / "hub" / f"models--{PUBLIC_ID.replace('/', '--')}" / "snapshots" / "0123abcd"
     tiny_llama(seed=0).save_pretrained(path)
@@ -29,10 +29,11 @@ def hub_cached_model(tmp_path, tokenizer):
     return AutoModelForCausalLM.from_pretrained(path), str(path)
 
 
-def _trainer(tmp_path, model, tokenizer, name, **extra):
+def _trainer(tmp_path, model, tokenizer, name, train_convention="full", **extra):
     return SelectiveSFTTrainer(model=model, args=sft_config(tmp_path, output_dir=str(tmp_path / name), max_steps=2),
                                train_dataset=pc_pool(12), processing_class=tokenizer, selector="bm25",
-                               selection=SelectionConfig(target=["cats and rain"], k=4), **extra)
+                               selection=SelectionConfig(target=["cats and rain"], k=4,
+                                                         train_convention=train_convention), **extra)
 
 
 def _card(folder):
@@ -54,7 +55,7 @@ def test_full_training_card_matches_a_plain_sft_trainer(tmp_path, tokenizer, hub
     assert card.data.model_name == "full-run" and "# Model Card for full-run" in card.text
     assert {"hf-select", "trl", "sft"} <= set(card.data.tags)
     assert card.data.base_model == PUBLIC_ID and f"[{PUBLIC_ID}](" in card.text
-    assert "| FLOP convention | 6N per token (full fine-tuning" in card.text
+    assert "| training FLOP convention | full (6N FLOPs per training token" in card.text
     summary = trainer.cost_summary()
     assert summary.train_flops_measured == pytest.approx(train_flops(model.config, summary.train_tokens))
     assert summary.transformers_total_flos > 0 and "total_flos" in card.text
@@ -67,12 +68,14 @@ def test_full_training_card_matches_a_plain_sft_trainer(tmp_path, tokenizer, hub
     assert card.data.model_name == theirs.data.model_name and card.text.splitlines()[0] == theirs.text.splitlines()[0]
 
 
-def test_lora_card_keeps_tag_and_public_base_and_states_lora_flops(tmp_path, tokenizer, hub_cached_model):
+@pytest.mark.parametrize("train_convention", ["full", "lora"])
+def test_lora_card_keeps_tag_and_public_base_and_states_its_convention(tmp_path, tokenizer, hub_cached_model,
+                                                                       train_convention):
     from peft import LoraConfig
 
     model, local = hub_cached_model
     lora = LoraConfig(r=2, lora_alpha=4, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
-    trainer = _trainer(tmp_path, model, tokenizer, "lora-run", peft_config=lora)
+    trainer = _trainer(tmp_path, model, tokenizer, "lora-run", peft_config=lora, train_convention=train_convention)
     trainer.train()
     out = trainer.args.output_dir
     trainer.save_model(out)  # PEFT's save rewrites README.md tags and base_model
@@ -82,11 +85,15 @@ def test_lora_card_keeps_tag_and_public_base_and_states_lora_flops(tmp_path, tok
     assert card.data.base_model == PUBLIC_ID and card.data.model_name == "lora-run"
     adapter = json.load(open(os.path.join(out, "adapter_config.json")))
     assert adapter["base_model_name_or_path"] == PUBLIC_ID
-    assert "| FLOP convention | 4N + 6L per token (LoRA" in card.text
     summary = trainer.cost_summary()
     lora_params = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
-    assert summary.train_flops_measured == pytest.approx(
-        lora_train_flops(model.config, summary.train_tokens, lora_params=lora_params))
+    if train_convention == "lora":  # the card states the convention the FLOPs were counted with
+        assert "| training FLOP convention | lora (4N + 6L" in card.text
+        expected = lora_train_flops(model.config, summary.train_tokens, lora_params=lora_params)
+    else:  # the paper's 6N, also for LoRA runs (the default)
+        assert "| training FLOP convention | full (6N FLOPs per training token" in card.text
+        expected = train_flops(model.config, summary.train_tokens)
+    assert summary.train_convention == train_convention and summary.train_flops_measured == pytest.approx(expected)
     assert trainer.model.peft_config["default"].base_model_name_or_path == local  # the model itself is unchanged
     assert trainer.model.get_base_model().name_or_path == local
 
