@@ -227,18 +227,18 @@ def _run(name: str, res: Any, fraction: float, ctx: dict[str, Any]) -> dict[str,
     trainer = _train(sub, ctx["pool"], cfg, ctx["model_path"], ctx["tokenizer"],
                      os.path.join(out, "runs", f"{name}-{fraction:g}"))
     summary = trainer.cost_summary()
-    if summary.get("train_convention", cfg.train_convention) != cfg.train_convention:
-        raise RuntimeError(f"the trainer counted {summary['train_convention']!r} FLOPs, the sweep "
+    if summary.train_convention != cfg.train_convention:
+        raise RuntimeError(f"the trainer counted {summary.train_convention!r} FLOPs, the sweep "
                            f"{cfg.train_convention!r}")
     start = time.perf_counter()
     loss = _evaluate(trainer.model, ctx["tokenizer"], ctx["test"], cfg, ctx["metric"])
     sel_flops, sel_seconds = (0.0, 0.0) if name == "full" else (res.cost.flops, res.cost.seconds)
-    train = summary["train_flops_measured"]
+    train = summary.train_flops_measured
     return {"method": name, "fraction": fraction, "k": sub.k, "selection_flops": sel_flops, "train_flops": train,
             "total_flops": sel_flops + train, "metric": loss, "performance": 100 * math.exp(-loss),
-            "selection_seconds": sel_seconds, "train_seconds": summary["train_seconds"],
-            "eval_seconds": time.perf_counter() - start, "seconds": sel_seconds + summary["train_seconds"],
-            "steps": summary["global_step"], "train_tokens": summary["train_tokens"],
+            "selection_seconds": sel_seconds, "train_seconds": summary.train_seconds,
+            "eval_seconds": time.perf_counter() - start, "seconds": sel_seconds + summary.train_seconds,
+            "steps": summary.global_step, "train_tokens": summary.train_tokens,
             "train_convention": cfg.train_convention}
 
 
