@@ -21,7 +21,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from .strategies import STRATEGIES, describe_strategies
+from .strategies import AUTO_STRATEGY, STRATEGIES, describe_strategies
 
 ORDERINGS = ("shuffle", "score")
 REFRESH_EPOCH = "epoch"
@@ -100,7 +100,7 @@ class SelectionConfig:
     budget_flops: float | None = field(
         default=None, metadata={"help": "Total FLOP budget (selection + training); needs train_model."}
     )
-    strategy: str = field(default="top", metadata={
+    strategy: str = field(default="auto", metadata={
         "help": f"How scores become a selection (higher score = preferred) -- {describe_strategies()}."})
     strategy_kwargs: dict[str, Any] | str | None = field(
         default_factory=dict,
@@ -154,8 +154,8 @@ class SelectionConfig:
                 setattr(self, name, parse_json_option(getattr(self, name), name, dict))
         self.refresh = parse_refresh(self.refresh)
         self.train_model = _number_or_path(self.train_model)
-        if self.strategy not in STRATEGIES:
-            raise ValueError(f"strategy={self.strategy!r} is not known; use one of {STRATEGIES}.")
+        if self.strategy != AUTO_STRATEGY and self.strategy not in STRATEGIES:
+            raise ValueError(f"strategy={self.strategy!r} is not known; use one of {(AUTO_STRATEGY, *STRATEGIES)}.")
         if self.ordering not in ORDERINGS:
             raise ValueError(f"ordering={self.ordering!r} is not known; use one of {ORDERINGS}.")
         from .cost.convention import check_train_convention

@@ -28,7 +28,7 @@ from .data.io import as_dataset
 from .data.mapping import map_columns
 from .result import SCHEMA_VERSION, SCORE_COLUMN, SelectionResult
 from .selectors.base import get_selector, get_selector_class
-from .strategies import apply_strategy
+from .strategies import AUTO_STRATEGY, apply_strategy
 
 __all__ = ["SCHEMA_VERSION", "SCORE_COLUMN", "SelectionResult", "select"]
 
@@ -100,8 +100,10 @@ def select(
         selector: a registered name (``hf_select.list_selectors()``) or a ``Selector``; default ``config.selector``.
         target: target examples (same forms as ``dataset``); needed by target-aware selectors.
         k / fraction / budget_flops: the size; give exactly one (``strategy="threshold"`` may give none).
-        strategy: ``top`` (default), ``bottom``, ``band``, ``threshold``, ``gumbel``, ``top_ppl`` or ``mid_ppl``
-            (see :data:`hf_select.strategies.STRATEGY_HELP` for which rows each takes first).
+        strategy: ``auto`` (default: the selector's recipe, :meth:`Selector.default_strategy`: ``top_ppl`` for
+            ``perplexity`` with ``preset="ccds"``, ``top`` otherwise), ``top``, ``bottom``, ``band``, ``threshold``,
+            ``gumbel``, ``top_ppl`` or ``mid_ppl`` (see :data:`hf_select.strategies.STRATEGY_HELP` for which rows
+            each takes first). The result records the strategy that ran.
         strategy_kwargs: the strategy's options.
         seed: seed for the selector (when it has one) and the randomised strategies.
         train_model: the model to be trained (parameter count, transformers config or local path), for budgets.
@@ -148,13 +150,14 @@ def select(
     rows = stream.num_rows_hint if stream is not None else pool.num_rows  # a stream's: None until pass one
     if rows is None:
         rows = size_value if size_name == "k" else 1  # the options are checked now, the size after pass one
-    _check_strategy(cfg, size_name, size_value, rows)
-
     if isinstance(cfg.selector, str) and "seed" not in selector_kwargs:
         seeded = "seed" in {f.name for f in dataclasses.fields(get_selector_class(cfg.selector).config_class)}
         if seeded:
             selector_kwargs["seed"] = cfg.seed
-    sel = get_selector(cfg.selector, **selector_kwargs)
+    sel = get_selector(cfg.selector, **selector_kwargs)  # builds the config only: models load when scoring
+    if cfg.strategy == AUTO_STRATEGY:
+        cfg.strategy = sel.default_strategy()
+    _check_strategy(cfg, size_name, size_value, rows)
     cache_dir = getattr(sel.config, "cache_dir", None)
     if cache_dir is not None:
         from .scoring.cache import check_cache_dir

@@ -20,6 +20,10 @@ strategies are reproducible from ``seed``. :data:`STRATEGY_HELP` says, for each 
   third is the lowest-perplexity third: Top-PPL and Mid-PPL as in the paper.
 - ``thirds``: the former name of ``top_ppl`` (same order).
 
+``strategy="auto"`` (the default of :func:`hf_select.select`, ``SelectionConfig`` and the CLIs) is not a strategy of its
+own: it becomes the selector's recipe, :meth:`hf_select.Selector.default_strategy` (``top_ppl`` for ``perplexity``
+with ``preset="ccds"``, ``top`` otherwise), and the resolved name is what results and cards record.
+
 Example:
     >>> import numpy as np
     >>> from hf_select.strategies import apply_strategy
@@ -50,6 +54,9 @@ STRATEGY_HELP: dict[str, str] = {
     "mid_ppl": "middle third, then the highest-score third, then the lowest, each shuffled (CCDS Mid-PPL)",
     "thirds": "same as top_ppl (former name)",
 }
+#: The default strategy name: the selector's own recipe (``Selector.default_strategy()``), resolved before selecting.
+AUTO_STRATEGY = "auto"
+AUTO_HELP = "the selector's recipe (top_ppl for perplexity with preset=ccds, top otherwise)"
 # CCDS cut points of the highest-first ranking into thirds (write_selected_data_ppl_*.py).
 THIRD_CUTS = (0.333, 0.666)
 # Which third comes first, second, last (0 = highest scores) for each thirds order.
@@ -58,7 +65,7 @@ THIRD_ORDERS = {"top_ppl": (0, 1, 2), "mid_ppl": (1, 0, 2), "thirds": (0, 1, 2)}
 
 def describe_strategies() -> str:
     """One line naming every strategy and which rows it takes first (for --help texts)."""
-    return "; ".join(f"{name}: {text}" for name, text in STRATEGY_HELP.items())
+    return "; ".join(f"{name}: {text}" for name, text in {AUTO_STRATEGY: AUTO_HELP, **STRATEGY_HELP}.items())
 
 
 def _order_desc(scores: np.ndarray) -> np.ndarray:

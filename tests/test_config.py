@@ -52,3 +52,9 @@ def test_size_is_checked_when_given_and_when_selecting():
     with pytest.raises(ValueError, match="only one of k, fraction"):
         SelectionConfig(k=2, fraction=0.1)
     assert SelectionConfig(strategy="threshold").size_spec() == ("all", None)
+
+
+def test_strategy_defaults_to_the_selectors_recipe():
+    assert SelectionConfig().strategy == "auto"  # hs.select resolves it through Selector.default_strategy()
+    with pytest.raises(ValueError, match="'auto'.*'top_ppl'"):
+        SelectionConfig(strategy="best")

@@ -28,7 +28,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--target", help="Target examples: a jsonl/json/parquet/csv/txt file.")
     p.add_argument("--selector", default="bm25", help="Selector name (default: bm25).")
     add_size_args(p)
-    p.add_argument("--strategy", default="top", metavar="STRATEGY",
+    p.add_argument("--strategy", default="auto", metavar="STRATEGY",
                    help=f"Order of the kept rows (higher score = preferred): {describe_strategies()}.")
     p.add_argument("--strategy-arg", action="append", metavar="KEY=VALUE", help="Strategy option (repeatable).")
     p.add_argument("--option", "-o", action="append", metavar="KEY=VALUE", help="Selector option (repeatable).")

@@ -233,6 +233,11 @@ class Selector:
         drawn chunk by chunk from one generator, which equals one draw); default: nothing."""
 
     # -- public API ----------------------------------------------------------------------------------------------
+    def default_strategy(self) -> str:
+        """The strategy ``strategy="auto"`` (the default of :func:`hf_select.select`) runs with this selector: the
+        selector's own recipe. ``"top"`` (highest scores first) unless a subclass's paper orders its rows otherwise."""
+        return "top"
+
     def score(self, dataset: Any, target: Any = None, *, stream_config: Any = None) -> np.ndarray:
         """One float per row of ``dataset``; higher means keep first.
 

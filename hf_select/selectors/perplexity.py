@@ -25,7 +25,9 @@ their defaults):
 - each row is scored as raw text ``prompt + " A:" + answer`` without a chat template, over all its tokens, and the
   score is the perplexity (``ccds/training/data_selection/ppl/matching_ppl.py``);
 - lowest perplexity first (``write_selected_data_ppl_top.py`` / ``_mid.py``: ``torch.topk(..., largest=False)``),
-  then ``strategy="top_ppl"`` or ``"mid_ppl"`` for the paper's two orders.
+  cut into thirds, each shuffled: :func:`hf_select.select`'s default ``strategy="auto"`` runs ``"top_ppl"`` (the
+  paper's Top-PPL) with this preset, so ``hs.select(pool, "perplexity", preset="ccds", target=t, fraction=0.1)`` is
+  the paper's selector in one argument; ``strategy="mid_ppl"`` gives its Mid-PPL.
 
 Where the preset differs from the scripts: rows longer than ``max_length`` (default: the model's limit) are cut,
 CCDS scores them in 2048-token windows with stride 512; the target is fine-tuned in the same raw format as it is
@@ -49,8 +51,8 @@ Example:
     >>> bool((scores == -sel.last_nll).all()), sel.last_cost.tokens > 0
     (True, True)
     >>> ccds = hs.get_selector("perplexity", preset="ccds", show_progress=False)
-    >>> ccds.config.finetune.epochs, ccds.config.text_format, ccds.config.direction
-    (25, 'qa', 'low')
+    >>> ccds.config.finetune.epochs, ccds.config.text_format, ccds.config.direction, ccds.default_strategy()
+    (25, 'qa', 'low', 'top_ppl')
 """
 
 from __future__ import annotations
@@ -75,6 +77,8 @@ PRESETS: dict[str, dict[str, Any]] = {
                      "lora_r": 128, "lora_alpha": 512, "lora_dropout": 0.1, "batch_size": 32, "weight_decay": 0.0},
     },
 }
+# The strategy each preset's paper applies to the scores (what ``strategy="auto"`` runs; see hf_select.strategies).
+PRESET_STRATEGIES: dict[str, str] = {"ccds": "top_ppl"}
 
 
 @dataclass
@@ -156,6 +160,10 @@ class PerplexitySelector(ModelScoringSelector):
             if epochs > 0:
                 kwargs["finetune_epochs"] = epochs
         super().__init__(config, **kwargs)
+
+    def default_strategy(self) -> str:
+        """``top_ppl`` with ``preset="ccds"`` (the paper's Top-PPL), ``top`` otherwise."""
+        return PRESET_STRATEGIES.get(self.config.preset, super().default_strategy())
 
     def items(self, dataset: Any, tokenizer: Any, *, pairs: bool) -> list[Any]:
         """``text_format="qa"``: raw ``(prompt + " A:", answer)`` pairs or their concatenation; else the text view."""

@@ -160,12 +160,14 @@ def qa_rows(n):
 
 
 def test_ccds_preset_orders_lowest_perplexity_thirds_shuffled(model_tok):
-    """preset='ccds' + top_ppl / mid_ppl: target-tuned reference, ascending perplexity, thirds shuffled (CCDS)."""
+    """preset='ccds' (one argument: strategy 'auto' runs top_ppl) / mid_ppl: target-tuned reference, ascending
+    perplexity, thirds shuffled (CCDS)."""
     pytest.importorskip("peft")
     model, tok = model_tok
     pool, target = qa_rows(30), [{"prompt": "Q: abab?", "completion": "abab abab"}] * 4
     sel = make(model_tok, preset="ccds", finetune_epochs=2, finetune_lora_r=4, finetune_lora_alpha=8)
-    res = hs.select(pool, sel, target=target, strategy="top_ppl", fraction=1.0)
+    res = hs.select(pool, sel, target=target, fraction=1.0)  # default strategy="auto": the preset's top_ppl
+    assert res.config["strategy"] == "top_ppl"
     ppl = np.exp(sel.last_nll)
     np.testing.assert_allclose(res.scores, -ppl)  # lowest perplexity scores highest
     ranked = np.argsort(ppl, kind="stable")
@@ -193,6 +195,8 @@ def test_ccds_preset_scores_raw_prompt_A_answer_without_template(model_tok):
     raw = ["Name a colour. A:Blue.", "2+2? A:Four, I think."]  # CCDS matching_ppl.py: content + " A:" + content
     np.testing.assert_allclose(got, -np.exp(hf_reference(model, tok, raw)), rtol=1e-4)
     assert sel.config.score == "perplexity" and sel.config.finetune.epochs == 25  # preset values kept
+    assert hs.select(rows, make(model_tok), k=1).config["strategy"] == "top"  # no preset: 'auto' is top
+    assert hs.select(rows, sel, k=1, strategy="bottom").config["strategy"] == "bottom"  # explicit wins
 
 
 def test_estimate_cost_with_finetune_counts_the_exact_lora_size(model_tok):
