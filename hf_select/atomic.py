@@ -171,13 +171,7 @@ def atomic_dir(path: str | os.PathLike, *, overwrite: bool = False, kind: str = 
     in the marker (``"selection"``, ``"cli-select"``, ``"score-cache"``, ...).
     """
     path = check_output_dir(path, overwrite=overwrite, argument=argument, overwrite_flag=overwrite_flag)
-    parent = os.path.dirname(path)
-    try:
-        os.makedirs(parent, exist_ok=True)
-    except OSError as err:
-        _reraise_disk_full(err, path)
-        raise
-    remove_stale_temporaries(path)
+    parent = _prepare_parent(path)
     tmp = tempfile.mkdtemp(prefix=f"{_tmp_prefix(path, _TMP_TAG)}{os.getpid()}-", dir=parent)
     old = None
     try:
@@ -205,6 +199,18 @@ def atomic_dir(path: str | os.PathLike, *, overwrite: bool = False, kind: str = 
             shutil.rmtree(old, ignore_errors=True)
 
 
+def _prepare_parent(path: str) -> str:
+    """Create ``path``'s folder (a full disk named as such) and sweep stale temporaries of ``path``; return it."""
+    parent = os.path.dirname(path)
+    try:
+        os.makedirs(parent, exist_ok=True)
+    except OSError as err:
+        _reraise_disk_full(err, path)
+        raise
+    remove_stale_temporaries(path)
+    return parent
+
+
 def _restore(path: str, old: str | None) -> None:
     if old is not None and os.path.isdir(old) and not os.path.exists(path):
         os.rename(old, path)
@@ -224,13 +230,7 @@ def atomic_file(path: str | os.PathLike, *, overwrite: bool = True, argument: st
     if os.path.lexists(path) and not overwrite:
         raise OutputExistsError(f"{argument} {path!r} exists; pass {overwrite_flag} to replace it, or choose "
                                 "another name.")
-    parent = os.path.dirname(path)
-    try:
-        os.makedirs(parent, exist_ok=True)
-    except OSError as err:
-        _reraise_disk_full(err, path)
-        raise
-    remove_stale_temporaries(path)
+    parent = _prepare_parent(path)
     fd, tmp = tempfile.mkstemp(prefix=f"{_tmp_prefix(path, _TMP_TAG)}{os.getpid()}-", dir=parent)
     os.close(fd)
     try:
