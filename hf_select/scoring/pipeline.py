@@ -37,7 +37,7 @@ from .engine import NLLConfig, mean_nll, score_nll
 
 DEFAULT_SHARD_SIZE = 1024
 # Engine knobs that change the numbers (the others only change speed): part of the cache key.
-_KEY_FIELDS = ("dtype", "cast_weights", "nll_backend", "attn_implementation")
+_KEY_FIELDS = ("dtype", "cast_weights", "nll_backend", "attn_implementation", "compile")
 
 
 @dataclass
