@@ -142,9 +142,16 @@ class PeakRSS:
 
 
 def three_figures(rate: float, naive: float | None, competent: float | None, flops_per_s: float | None,
-                  peaks: Mapping[str, float]) -> dict[str, float | None]:
-    """The three figures of one method: ``x_naive``, ``x_competent`` and ``peak_<dtype>`` fractions."""
+                  peaks: Mapping[str, float], timings: Mapping[str, Timing] | None = None,
+                  name: str | None = None) -> dict[str, float | None]:
+    """The three figures of one method: ``x_naive``, ``x_competent`` and ``peak_<dtype>`` fractions.
+
+    With ``timings`` and the method's ``name``, also ``x_competent_cpu``: the ratio of CPU seconds (what other
+    processes on a shared machine disturb least; meaningful with one torch thread).
+    """
     figures: dict[str, float | None] = {"x_naive": ratio(rate, naive), "x_competent": ratio(rate, competent)}
+    if timings is not None and name is not None and "competent" in timings:
+        figures["x_competent_cpu"] = ratio(timings["competent"].cpu, timings[name].cpu)
     for dtype, peak in peaks.items():
         figures[f"peak_{dtype}"] = ratio(flops_per_s, peak)
     return figures
@@ -153,13 +160,13 @@ def three_figures(rate: float, naive: float | None, competent: float | None, flo
 def print_table(rows: list[Mapping[str, Any]], unit: str, peaks: Mapping[str, float]) -> None:
     """One line per method: rate, the three figures and whatever agreement column the benchmark added."""
     peak_cols = list(peaks)
-    print(f"\n{'method':26s} {unit:>10s} {'x naive':>8s} {'x compet.':>9s} "
+    print(f"\n{'method':26s} {unit:>10s} {'x naive':>8s} {'x compet.':>9s} {'(cpu-s)':>8s} "
           + " ".join(f"{'%' + d + ' peak':>10s}" for d in peak_cols) + "  agreement")
     for r in rows:
         pk = " ".join(f"{fmt_ratio(None if r.get(f'peak_{d}') is None else 100 * r[f'peak_{d}'], '%'):>10s}"
                       for d in peak_cols)
         print(f"{r['method']:26s} {r['rate']:10.1f} {fmt_ratio(r['x_naive']):>8s} {fmt_ratio(r['x_competent']):>9s} "
-              f"{pk}  {r.get('agreement', '')}")
+              f"{fmt_ratio(r.get('x_competent_cpu')):>8s} {pk}  {r.get('agreement', '')}")
     print("peaks measured here: " + ", ".join(f"{d} {p / 1e9:.0f} GFLOP/s" for d, p in peaks.items())
           + f"; load average {os.getloadavg()[0]:.1f}")
 

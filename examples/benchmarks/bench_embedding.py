@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--view", default="query", choices=["query", "full"])
     parser.add_argument("--repeats", type=int, default=2, help="Interleaved timed rounds (best kept).")
     parser.add_argument("--batch-size", type=int, default=64, help="Our batch size (naive and competent use 32).")
+    parser.add_argument("--peak-tokens", type=int, default=4096, help="Rows of the GEMMs timed for the peak.")
     parser.add_argument("--out", default=None, help="Append the result rows to this CSV (default: print only).")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -96,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     config = AutoConfig.from_pretrained(path, local_files_only=True).to_dict()
     flops = embedding_selection_flops(config, lengths, convention="detailed")[0].flops
     gemms = model_gemms(config, lm_head=False, gated=False)
-    peaks = {"bfloat16": matmul_peak(gemms, "bfloat16"), "float32": matmul_peak(gemms, "float32")}
+    peaks = {"bfloat16": matmul_peak(gemms, "bfloat16", tokens=args.peak_tokens),
+             "float32": matmul_peak(gemms, "float32", tokens=args.peak_tokens)}
     ref = timings["competent"].output
     rate = {name: len(texts) / t.wall for name, t in timings.items()}
     rows = []
@@ -104,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         emb = t.output
         cos = (emb * ref).sum(1) / (np.linalg.norm(emb, axis=1) * np.linalg.norm(ref, axis=1))
         rows.append({"method": name, "rate": rate[name], "wall_s": t.wall, "cpu_s": t.cpu,
-                     **three_figures(rate[name], rate["naive"], rate["competent"], flops / t.wall, peaks),
+                     **three_figures(rate[name], rate["naive"], rate["competent"], flops / t.wall, peaks, timings,
+                                     name),
                      "cos_min": float(cos.min()), "cos_mean": float(cos.mean()),
                      "agreement": f"cosine vs competent min {cos.min():.6f}"})
     print(f"{len(texts):,} {args.view} texts, {sum(lengths):,} tokens; torch threads {torch.get_num_threads()}")

@@ -52,9 +52,11 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's).")
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS,
                    help="Subset to run (naive and competent are needed for their ratios).")
+    p.add_argument("--profile", nargs="*", choices=METHODS, help="After timing, profile one pass of these methods.")
     p.add_argument("--warm-compile-cache", action="store_true",
                    help="Reuse inductor's on-disk kernel cache (default: a fresh one, so the cold compile time is "
                         "what is reported).")
+    p.add_argument("--peak-tokens", type=int, default=4096, help="Rows of the GEMMs timed for the peak.")
     p.add_argument("--out", default=None, help="Append the result rows to this CSV (default: print only).")
     return p
 
@@ -147,25 +149,28 @@ def main(argv: list[str] | None = None) -> int:
     config = AutoConfig.from_pretrained(path, local_files_only=True).to_dict()
     flops = forward_flops(config, lengths, convention="detailed")
     gemms = model_gemms(config)
-    peaks = {"bfloat16": matmul_peak(gemms, "bfloat16"), "float32": matmul_peak(gemms, "float32")}
+    peaks = {"bfloat16": matmul_peak(gemms, "bfloat16", tokens=args.peak_tokens),
+             "float32": matmul_peak(gemms, "float32", tokens=args.peak_tokens)}
     rate = {name: tokens / t.wall for name, t in timings.items()}
     ref = timings["naive"].output if "naive" in timings else None
     rows = []
     for name, t in timings.items():
-        fig = three_figures(rate[name], rate.get("naive"), rate.get("competent"), flops / t.wall, peaks)
+        fig = three_figures(rate[name], rate.get("naive"), rate.get("competent"), flops / t.wall, peaks, timings, name)
         rho = None
         if ref is not None:
             ok = np.isfinite(ref) & np.isfinite(t.output)
             rho = float(spearmanr(ref[ok], t.output[ok]).statistic)
-        rows.append({"method": name, "rate": rate[name], **fig, "x_competent_bf16w": rate[name] / rate[
-            "competent_bf16w"] if "competent_bf16w" in rate else None, "cpu_tok_s": tokens / t.cpu,
-            "wall_s": t.wall, "cpu_s": t.cpu, "spearman_vs_fp32": rho,
-            "agreement": "" if rho is None else f"Spearman vs fp32 {rho:.5f}"})
+        bf16w = timings.get("competent_bf16w")
+        rows.append({"method": name, "rate": rate[name], **fig,
+                     "x_competent_bf16w": None if bf16w is None else bf16w.wall / t.wall,
+                     "x_competent_bf16w_cpu": None if bf16w is None else bf16w.cpu / t.cpu,
+                     "cpu_tok_s": tokens / t.cpu, "wall_s": t.wall, "cpu_s": t.cpu, "spearman_vs_fp32": rho,
+                     "agreement": "" if rho is None else f"Spearman vs fp32 {rho:.5f}"})
     print_table(rows, "tok/s", peaks)
     for r in rows:
         if r["x_competent_bf16w"] is not None:
-            print(f"{r['method']:26s} x competent_bf16w {r['x_competent_bf16w']:.2f}   "
-                  f"{r['cpu_tok_s']:.0f} tokens per CPU-second")
+            print(f"{r['method']:26s} x competent_bf16w {r['x_competent_bf16w']:.2f} (cpu-s "
+                  f"{r['x_competent_bf16w_cpu']:.2f})   {r['cpu_tok_s']:.0f} tokens per CPU-second")
     enabled, reason = resolve_compile("auto", "cpu", tokens=tokens, min_tokens=DEFAULT_COMPILE_MIN_TOKENS)
     print(f"ours (default) for this pool = {'ours_compiled' if enabled else 'ours_eager'} ({reason})")
     if compile_s is not None:
@@ -178,7 +183,20 @@ def main(argv: list[str] | None = None) -> int:
               "fp32_peak_gflops": peaks["float32"] / 1e9}
     write_csv(args.out, [{**common, **{k: v for k, v in r.items() if k != "agreement"}} for r in rows],
               "torch", "transformers")
+    for name in args.profile or []:
+        profile(name, runners[name], texts)
     return 0
+
+
+def profile(name: str, fn, texts) -> None:
+    """Where the time of one pass goes (torch.profiler, top operators by self CPU time)."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+        fn(texts)
+    print(f"\nprofile of {name}:")
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15))
 
 
 if __name__ == "__main__":

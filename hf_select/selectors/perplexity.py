@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from ..scoring.compiled import DEFAULT_COMPILE_MIN_TOKENS
 from .base import Selector, SelectorConfig, register_selector
 
 ON_EMPTY = ("error", "lowest", "highest")
@@ -56,6 +57,10 @@ class ModelScoringConfig(SelectorConfig):
     nll_backend: str = field(default="auto", metadata={"help": "'auto', 'torch' (chunked), 'triton' or 'full'."})
     lm_head_chunk: int = field(default=256, metadata={"help": "Tokens per LM-head chunk (memory ~ chunk x vocab)."})
     device: str = field(default="auto", metadata={"help": "'auto', 'cpu', 'cuda', ..."})
+    compile: str = field(default="auto", metadata={
+        "help": "torch.compile the scoring forward: 'auto' (CPU, pools >= compile_min_tokens), 'on' or 'off'."})
+    compile_min_tokens: int = field(default=DEFAULT_COMPILE_MIN_TOKENS, metadata={
+        "help": "With compile='auto': compile only for pools of at least this many tokens (compiling takes ~1 min)."})
     on_empty: str = field(default="error", metadata={
         "help": "Rows with no scored token: 'error', 'lowest' (below every score) or 'highest'."})
     cache_dir: str | None = field(default=None, metadata={
@@ -119,7 +124,8 @@ class ModelScoringSelector(Selector):
         c = self.config
         return NLLConfig(dtype=c.dtype, max_tokens_per_batch=c.max_tokens_per_batch, batching=c.batching,
                          attn_implementation=c.attn_implementation, nll_backend=c.nll_backend,
-                         lm_head_chunk=c.lm_head_chunk, device=c.device, show_progress=c.show_progress)
+                         lm_head_chunk=c.lm_head_chunk, device=c.device, show_progress=c.show_progress,
+                         compile=c.compile, compile_min_tokens=c.compile_min_tokens)
 
     def items(self, dataset: Any, tokenizer: Any, *, pairs: bool) -> list[Any]:
         """``(prompt, completion)`` pairs of the full view, or plain texts of the configured view."""

@@ -108,3 +108,32 @@ def test_failed_compilation_falls_back_to_eager(tiny_model, examples, monkeypatc
     assert "eager" in caplog.text
     again = score_nll(model, examples, NLLConfig(dtype="float32", compile="on", show_progress=False))
     assert again.plan["compile"]["enabled"] is False and "failed earlier" in again.plan["compile"]["reason"]
+
+
+@needs_compiler
+def test_compiled_decoder_sees_new_weights(tiny_model, examples):
+    """The compiled graph takes the weights as inputs: changed weights change the scores (no stale copy)."""
+    config = NLLConfig(dtype="float32", compile="on", show_progress=False)
+    before = score_nll(tiny_model, examples, config).mean_nll
+    weight = tiny_model.model.layers[0].mlp.down_proj.weight
+    saved = weight.data.clone()
+    try:
+        with torch.no_grad():
+            weight.mul_(3.0)
+        after = score_nll(tiny_model, examples, config)
+        eager = score_nll(tiny_model, examples, NLLConfig(dtype="float32", compile="off", show_progress=False))
+    finally:
+        with torch.no_grad():
+            weight.copy_(saved)
+    assert after.plan["compile"]["enabled"] is True
+    assert np.nanmax(np.abs(after.mean_nll - before)) > 1e-3
+    np.testing.assert_allclose(after.mean_nll, eager.mean_nll, atol=1e-4, rtol=0, equal_nan=True)
+
+
+def test_model_selectors_pass_the_compile_knobs_to_the_engine():
+    import hf_select as hs
+
+    sel = hs.get_selector("perplexity", compile="off", compile_min_tokens=7, show_progress=False)
+    config = sel.engine_config()
+    assert (config.compile, config.compile_min_tokens) == ("off", 7)
+    assert hs.get_selector("perplexity").engine_config().compile == "auto"
