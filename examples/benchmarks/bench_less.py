@@ -13,13 +13,15 @@ LoRA weights, projected to ``--proj-dim`` dimensions:
   reference.
 - ``competent``: what a careful user writes with plain ``torch.func``: bf16 frozen base (LoRA weights fp32), rows
   sorted by length in right-padded batches of ``--batch-size``, ``vmap(grad(loss))`` over the LoRA parameters with
-  ``functional_call`` (full logits), then Adam preconditioning and one batched ``[B, D] @ [D, k]`` product with the
+  ``functional_call`` (full logits; SDPA has no vmap batching rule on CPU, so torch loops over it), then Adam
+  preconditioning and one batched ``[B, D] @ [D, k]`` product with the
   same dense matrix.
 - ``ours_packed`` / ``ours_padded``: :func:`hf_select.scoring.gradients.gradient_features` on the bf16 base (exact
   per-example gradients from layer hooks, one backward per batch, LM head only at loss positions, Adam + projection
   layer by layer) with the sparse JL projection (the default), examples packed back to back (``--max-tokens`` per
   row) or length-bucketed padded rows. ``ours (default)`` is whichever :mod:`hf_select.scoring.dispatch` picks here.
-- ``ours_dense``: ours (default batching) with the *same* dense matrix as ``naive``: its features must match.
+- ``ours_dense``: ours (default batching) on the fp32 base with the *same* dense matrix as ``naive``: its features
+  must match the LESS procedure's (min cosine ~1.0).
 
 Three figures per method: examples/s against ``naive`` and ``competent``, and achieved FLOP/s (LoRA forward+backward,
 detailed count: frozen base 4N per token + adapters 6 x LoRA params + 3x attention) as a fraction of the measured bf16
@@ -172,14 +174,14 @@ def main(argv: list[str] | None = None) -> int:
     matrix = dense.dense_matrix()
     default = gradient_batching("auto", torch.device("cpu"))
 
-    def ours(projector, batching):
-        return lambda ex: gradient_features(model_bf16, ex, projector, adam_state=adam, max_tokens=args.max_tokens,
+    def ours(projector, batching, net=model_bf16):
+        return lambda ex: gradient_features(net, ex, projector, adam_state=adam, max_tokens=args.max_tokens,
                                             batch_size=args.batch_size, batching=batching)
 
     methods = {"naive": lambda ex: less_procedure(model, ex, adam, matrix),
                "competent": lambda ex: competent_vmap(model_bf16, ex, adam, matrix, args.batch_size),
                "ours_packed": ours(sparse, "packed"), "ours_padded": ours(sparse, "padded"),
-               "ours_dense": ours(dense, default)}
+               "ours_dense": ours(dense, default, model)}
     for fn in methods.values():  # first-call costs (oneDNN kernels, functorch, projector blocks) out of the timing
         fn(examples[:4])
     timings = interleave(methods, args.rounds, examples)

@@ -82,7 +82,8 @@ class LessConfig(SelectorConfig):
     gradient_max_tokens: int = field(default=512, metadata={"help": "Tokens per backward pass (packed row or padded "
                                                                     "batch); packed rows pay attention over the whole "
                                                                     "row on CPU, so keep it moderate."})
-    gradient_batching: str = field(default="packed", metadata={"help": "'packed' (no padding) or 'padded'."})
+    gradient_batching: str = field(default="auto", metadata={
+        "help": "'auto' (the measured default of the device: padded on CPU, packed on CUDA), 'packed' or 'padded'."})
     gradient_method: str = field(default="hooks", metadata={"help": "'hooks' (batched), 'vmap' or 'loop' (bs 1)."})
     pool_chunk_size: int = field(default=4096, metadata={"help": "Pool examples whose features are held at once."})
     target_subtask_column: str | None = field(default=None,
@@ -196,6 +197,7 @@ class LessSelector(Selector):
     def _warmup(self, model: Any, examples: list[Any], pad_id: int, autocast: Any) -> list[dict[str, Any]]:
         import torch
 
+        from ..scoring.dispatch import gradient_batching
         from ..scoring.encoded import collate, collate_packed
         from ..scoring.gradients import AdamState, per_example_losses, trainable_parameters
 
@@ -214,6 +216,7 @@ class LessSelector(Selector):
 
         rng = np.random.default_rng(c.seed)
         device = next(p for _, p in params).device
+        packed = gradient_batching(c.gradient_batching, device) == "packed"
         checkpoints, step = [], 0
         model.train()
         for _epoch in range(c.warmup_epochs):
@@ -229,8 +232,7 @@ class LessSelector(Selector):
                 for m0 in range(0, len(rows), c.gradient_batch_size):
                     micro = rows[m0:m0 + c.gradient_batch_size]
                     chosen = [examples[i] for i in micro]
-                    batch = (collate_packed(chosen, device) if c.gradient_batching == "packed"
-                             else collate(chosen, pad_id, device))
+                    batch = collate_packed(chosen, device) if packed else collate(chosen, pad_id, device)
                     with autocast():
                         loss = per_example_losses(model, batch).sum() / len(rows)
                     loss.backward()
