@@ -42,7 +42,7 @@ install: $(BASE_STAMP)
 install-dev: $(DEV_STAMP)
 
 demo: $(BASE_STAMP)
-	$(VENV)/bin/hf-select demo --output demo_output
+	$(VENV)/bin/hf-select demo --output demo_output --overwrite
 
 # The Space's browser test drives Debian's headless Chromium (skipped with a reason when it cannot be installed).
 browser-deps:

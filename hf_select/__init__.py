@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 __version__ = "0.1.0.dev0"
 
 _import_structure: dict[str, list[str]] = {
-    "selection": ["select", "SelectionResult"],
+    "selection": ["select"],
+    "result": ["SelectionResult"],
     "selectors": ["Selector", "SelectorConfig", "register_selector", "get_selector", "list_selectors"],
     "config": ["SelectionConfig"],
     "cost.record": ["SelectionCost", "StageCost"],
@@ -29,7 +30,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .data.builtin import load_builtin_pool, load_builtin_target
     from .data.formats import detect_format, text_view
     from .hub import load_selection, push_selection
-    from .selection import SelectionResult, select
+    from .result import SelectionResult
+    from .selection import select
     from .selectors import Selector, SelectorConfig, get_selector, list_selectors, register_selector
     from .trainer import SelectionMixin, SelectiveSFTTrainer, get_trainer, register_trainer
 else:

@@ -58,4 +58,5 @@ class LazyModule(ModuleType):
         return importlib.import_module("." + module_name, self.__name__)
 
     def __reduce__(self):
-        return (self.__class__, (self._name, self.__file__, self._import_structure))
+        """Pickle by name: unpickling imports the module (the same object as ``import hf_select`` gives)."""
+        return (importlib.import_module, (self.__name__,))

@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from .strategies import STRATEGIES
+from .strategies import STRATEGIES, describe_strategies
 
 ORDERINGS = ("shuffle", "score")
 
@@ -39,7 +39,8 @@ class SelectionConfig:
     budget_flops: float | None = field(
         default=None, metadata={"help": "Total FLOP budget (selection + training); needs train_model."}
     )
-    strategy: str = field(default="top", metadata={"help": f"How scores become a selection: one of {STRATEGIES}."})
+    strategy: str = field(default="top", metadata={
+        "help": f"How scores become a selection (higher score = preferred) -- {describe_strategies()}."})
     strategy_kwargs: dict[str, Any] = field(
         default_factory=dict, metadata={"help": "Strategy options, e.g. {'low': 0.33, 'high': 0.66} for 'band'."}
     )
@@ -59,6 +60,11 @@ class SelectionConfig:
     filters: list[Any] = field(
         default_factory=list, metadata={"help": "hf_select.filters Filter objects applied before scoring."}
     )
+    columns: dict[str, str] | None = field(
+        default=None, metadata={"help": "Rename pool columns to TRL names before reading them, e.g. "
+                                        "{'question': 'prompt', 'answer': 'completion'}."})
+    target_columns: dict[str, str] | None = field(
+        default=None, metadata={"help": "The same for the target examples."})
     refresh: str | int | None = field(
         default=None, metadata={"help": "Trainer only: re-select every 'epoch' or every N steps (model-based selectors)."}
     )

@@ -1,4 +1,7 @@
-"""``select()``: score a pool with a selector and turn the scores into a selection; ``SelectionResult``.
+"""``select()``: score a pool with a selector and turn the scores into a selection (a ``SelectionResult``).
+
+Every cheap check (sizes, strategy and its options, selector options, the score cache folder) runs before any model is
+loaded or any row is scored.
 
 Example:
     >>> import hf_select as hs
@@ -13,13 +16,8 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
-import os
-import shutil
-import tempfile
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -27,137 +25,12 @@ import numpy as np
 from .config import SelectionConfig
 from .cost.record import SelectionCost
 from .data.io import as_dataset
+from .data.mapping import map_columns
+from .result import SCHEMA_VERSION, SCORE_COLUMN, SelectionResult
 from .selectors.base import get_selector, get_selector_class
 from .strategies import apply_strategy
 
-SCHEMA_VERSION = 1
-SCORE_COLUMN = "hf_select_score"
-_FILES = ("selection.json", "indices.parquet", "scores.parquet")
-
-
-@dataclass
-class SelectionResult:
-    """A selection: which rows (``indices``, priority order), every row's score, what it cost, and how it was made.
-
-    ``scores`` has one value per row of the pool (``-inf`` for rows removed by a filter before scoring).
-    """
-
-    indices: np.ndarray
-    scores: np.ndarray
-    cost: SelectionCost
-    config: dict[str, Any] = field(default_factory=dict)
-    provenance: dict[str, Any] = field(default_factory=dict)
-    dataset: Any = field(default=None, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        self.indices = np.asarray(self.indices, dtype=np.int64)
-        self.scores = np.asarray(self.scores, dtype=np.float64)
-
-    @property
-    def k(self) -> int:
-        return int(len(self.indices))
-
-    @property
-    def selector(self) -> str:
-        return str(self.config.get("selector", "unknown"))
-
-    @property
-    def fraction(self) -> float:
-        return self.k / max(len(self.scores), 1)
-
-    def to_dataset(self, dataset: Any = None, *, score_column: str = SCORE_COLUMN):
-        """The selected rows of ``dataset`` (default: the pool it was selected from) with a score column."""
-        ds = self.dataset if dataset is None else as_dataset(dataset, "dataset")
-        if ds is None:
-            raise ValueError("This result holds no dataset (it was loaded from disk): pass to_dataset(dataset=<pool>).")
-        if ds.num_rows != len(self.scores):
-            raise ValueError(f"dataset has {ds.num_rows} rows but this selection scored {len(self.scores)}; pass the "
-                             "pool it was selected from.")
-        fp = self.provenance.get("dataset_fingerprint")
-        if dataset is not None and fp and getattr(ds, "_fingerprint", None) not in (None, fp):
-            self.provenance.setdefault("warnings", []).append("to_dataset: dataset fingerprint differs from selection")
-        import datasets
-        import pyarrow as pa
-
-        if score_column in ds.column_names:
-            ds = ds.remove_columns(score_column)
-        # One Arrow ``take`` (no indices mapping to flatten row by row), then the score column.
-        table = ds.select(self.indices).with_format("arrow")[:]
-        table = table.append_column(score_column, pa.array(self.scores[self.indices], type=pa.float64()))
-        features = ds.features.copy()
-        features[score_column] = datasets.Value("float64")
-        return datasets.Dataset(table, info=datasets.DatasetInfo(features=features))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"schema_version": SCHEMA_VERSION, "k": self.k, "config": self.config, "provenance": self.provenance,
-                "cost": self.cost.to_dict()}
-
-    def save(self, path: str | os.PathLike) -> str:
-        """Write ``selection.json``, ``indices.parquet`` and ``scores.parquet`` into the folder ``path``.
-
-        The folder is written in a temporary sibling and renamed, so a failure leaves ``path`` as it was.
-        """
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        path = os.path.abspath(os.fspath(path))
-        parent = os.path.dirname(path)
-        os.makedirs(parent, exist_ok=True)
-        tmp = tempfile.mkdtemp(prefix=".hf_select-", dir=parent)
-        try:
-            with open(os.path.join(tmp, "selection.json"), "w", encoding="utf-8") as f:
-                json.dump(self.to_dict(), f, indent=2, default=_json_default)
-            pq.write_table(pa.table({"rank": np.arange(self.k, dtype=np.int64), "index": self.indices}),
-                           os.path.join(tmp, "indices.parquet"))
-            pq.write_table(pa.table({"score": self.scores}), os.path.join(tmp, "scores.parquet"))
-            _replace_dir(tmp, path)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        return path
-
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> "SelectionResult":
-        """Read a folder written by :meth:`save`."""
-        import pyarrow.parquet as pq
-
-        path = os.fspath(path)
-        missing = [f for f in _FILES if not os.path.exists(os.path.join(path, f))]
-        if missing:
-            raise FileNotFoundError(f"{path!r} is not a saved selection: missing {missing}.")
-        with open(os.path.join(path, "selection.json"), encoding="utf-8") as f:
-            meta = json.load(f)
-        version = meta.get("schema_version")
-        if version != SCHEMA_VERSION:
-            raise ValueError(f"{path!r} has selection schema_version {version}; this hf_select reads {SCHEMA_VERSION}.")
-        indices = pq.read_table(os.path.join(path, "indices.parquet")).column("index").to_numpy()
-        scores = pq.read_table(os.path.join(path, "scores.parquet")).column("score").to_numpy()
-        return cls(indices=indices, scores=scores, cost=SelectionCost.from_dict(meta["cost"]), config=meta["config"],
-                   provenance=meta["provenance"])
-
-    def push_to_hub(self, repo_id: str, **kwargs: Any):
-        """Push the selection with its cost card (see :func:`hf_select.hub.push.push_selection`)."""
-        from .hub.push import push_selection
-
-        return push_selection(self, repo_id, **kwargs)
-
-
-def _replace_dir(src: str, dst: str) -> None:
-    if os.path.isdir(dst):
-        old = dst + f".old-{os.getpid()}"
-        os.rename(dst, old)
-        os.rename(src, dst)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.rename(src, dst)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return repr(value)
+__all__ = ["SCHEMA_VERSION", "SCORE_COLUMN", "SelectionResult", "select"]
 
 
 def _versions() -> dict[str, str]:
@@ -208,6 +81,8 @@ def select(
     train_epochs: float | None = None,
     train_lora_params: int | None = None,
     filters: list[Any] | None = None,
+    columns: dict[str, str] | None = None,
+    target_columns: dict[str, str] | None = None,
     config: SelectionConfig | None = None,
     **selector_kwargs: Any,
 ) -> SelectionResult:
@@ -218,19 +93,23 @@ def select(
         selector: a registered name (``hf_select.list_selectors()``) or a ``Selector``; default ``config.selector``.
         target: target examples (same forms as ``dataset``); needed by target-aware selectors.
         k / fraction / budget_flops: the size; give exactly one (``strategy="threshold"`` may give none).
-        strategy: ``top`` (default), ``bottom``, ``band``, ``threshold``, ``gumbel`` or ``thirds``.
+        strategy: ``top`` (default), ``bottom``, ``band``, ``threshold``, ``gumbel``, ``top_ppl`` or ``mid_ppl``
+            (see :data:`hf_select.strategies.STRATEGY_HELP` for which rows each takes first).
         strategy_kwargs: the strategy's options.
         seed: seed for the selector (when it has one) and the randomised strategies.
         train_model: the model to be trained (parameter count, transformers config or local path), for budgets.
         train_epochs: epochs the budget pays for.
         train_lora_params: trainable LoRA parameters when that training is LoRA (priced on a frozen base).
         filters: ``hf_select.filters`` objects applied before scoring (dropped rows get score ``-inf``).
+        columns / target_columns: rename columns of the pool / target to TRL names before reading them, e.g.
+            ``{"question": "prompt", "answer": "completion"}`` (the result keeps the pool's own columns).
         config: a :class:`SelectionConfig` holding all of the above; explicit arguments override its fields.
         **selector_kwargs: options of the selector's config (e.g. ``aggregate="max"`` for bm25).
     """
     overrides = {"selector": selector, "target": target, "k": k, "fraction": fraction, "budget_flops": budget_flops,
                  "strategy": strategy, "strategy_kwargs": strategy_kwargs, "seed": seed, "train_model": train_model,
-                 "train_epochs": train_epochs, "train_lora_params": train_lora_params, "filters": filters}
+                 "train_epochs": train_epochs, "train_lora_params": train_lora_params, "filters": filters,
+                 "columns": columns, "target_columns": target_columns}
     fields = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)} if config is not None else {}
     if config is not None and any(overrides[n] is not None for n in ("k", "fraction", "budget_flops")):
         fields.update(k=None, fraction=None, budget_flops=None)  # an explicit size replaces the config's size
@@ -241,24 +120,31 @@ def select(
     cfg = SelectionConfig(**fields)
 
     pool = as_dataset(dataset, "dataset")
-    target_ds = as_dataset(cfg.target, "target") if cfg.target is not None else None
+    read = map_columns(pool, cfg.columns, "columns")  # what selectors and filters read; the result keeps `pool`
+    target_ds = as_dataset(cfg.target, "target", columns=cfg.target_columns) if cfg.target is not None else None
     size_name, size_value = cfg.size_spec()
     if size_name == "budget_flops" and cfg.train_model is None:
         raise ValueError("budget_flops needs train_model=<parameter count | config | local path> to price training.")
+    _check_strategy(cfg, size_name, size_value, pool.num_rows)
 
     if isinstance(cfg.selector, str) and "seed" not in selector_kwargs:
         seeded = "seed" in {f.name for f in dataclasses.fields(get_selector_class(cfg.selector).config_class)}
         if seeded:
             selector_kwargs["seed"] = cfg.seed
     sel = get_selector(cfg.selector, **selector_kwargs)
+    cache_dir = getattr(sel.config, "cache_dir", None)
+    if cache_dir is not None:
+        from .scoring.cache import check_cache_dir
+
+        check_cache_dir(cache_dir)
 
     kept = np.arange(pool.num_rows, dtype=np.int64)
     drops: dict[str, int] = {}
-    scored = pool
+    scored = read
     if cfg.filters:
         from .data.filters import apply_filters
 
-        scored, kept, drops = apply_filters(pool, cfg.filters)
+        scored, kept, drops = apply_filters(read, cfg.filters)
         kept = np.asarray(kept, dtype=np.int64)
         if len(kept) == 0:
             raise ValueError(f"Every row was removed by the filters (drops by reason: {drops}); loosen them.")
@@ -273,7 +159,7 @@ def select(
         # Price the exact rows the strategy would take, in its priority order, and keep the longest affordable prefix.
         order = apply_strategy(scores, None if cfg.strategy == "threshold" else n, cfg.strategy, seed=cfg.seed,
                                **cfg.strategy_kwargs)
-        indices = order[:_k_from_budget(cfg, pool, cost, order)]
+        indices = order[:_k_from_budget(cfg, read, cost, order)]
     else:
         if size_name == "k":
             k_final = size_value
@@ -297,11 +183,20 @@ def select(
         "seed": cfg.seed,
         "filters": [getattr(f, "name", type(f).__name__) for f in cfg.filters],
         "filter_drops": drops,
+        "columns": dict(cfg.columns or {}),
         "target": _describe_target(target_ds),
     }
     cost.notes.setdefault("num_selected", int(len(indices)))
-    return SelectionResult(indices=indices, scores=scores, cost=cost, config=config_record,
-                           provenance=_provenance(pool), dataset=pool)
+    result = SelectionResult(indices=indices, scores=scores, cost=cost, config=config_record,
+                             provenance=_provenance(pool), dataset=pool)
+    return result.validate()
+
+
+def _check_strategy(cfg: SelectionConfig, size_name: str, size_value: Any, num_rows: int) -> None:
+    """Run the strategy on placeholder scores: a bad size or option fails here, before any scoring."""
+    k = size_value if size_name == "k" else (None if cfg.strategy == "threshold" else num_rows)
+    kwargs = dict(cfg.strategy_kwargs)
+    apply_strategy(np.zeros(num_rows), k, cfg.strategy, seed=cfg.seed, **kwargs)
 
 
 def _describe_model(model: Any) -> Any:

@@ -1,17 +1,24 @@
 """How scores become an ordered selection.
 
-Every strategy returns row indices in *priority order* (first = most wanted). Ties are broken deterministically by the
-lower row index; randomised strategies are reproducible from ``seed``.
+Every strategy returns row indices in *priority order* (first = most wanted). Scores follow one convention for every
+selector: **higher = preferred** (a selector whose quantity is better when lower, e.g. perplexity with
+``direction="low"``, returns it negated). Ties are broken deterministically by the lower row index; randomised
+strategies are reproducible from ``seed``. :data:`STRATEGY_HELP` says, for each strategy, which rows come first.
 
 - ``top``: highest scores first.
-- ``bottom``: lowest scores first (e.g. lowest perplexity).
-- ``band``: rows whose rank lies in a quantile band (default the middle third, the paper's "Mid-PPL"); the ``k`` rows
-  closest to the band's centre rank are taken, extending symmetrically past the band if ``k`` is larger than it.
+- ``bottom``: lowest scores first.
+- ``band``: rows whose rank lies in a quantile band (default the middle third); the ``k`` rows closest to the band's
+  centre rank are taken, extending symmetrically past the band if ``k`` is larger than it.
 - ``threshold``: rows with ``score >= threshold`` (``<=`` with ``below=True``), best first, at most ``k``.
-- ``gumbel``: Gumbel top-k sampling, i.e. sampling without replacement with probabilities ``softmax(score / temperature)``
-  (DSIR's resampling step).
-- ``thirds``: the paper's ordering: sort by score, split into thirds, shuffle within each third by ``seed``, and take the
-  first ``k`` (so the top third comes first, in random order).
+- ``gumbel``: Gumbel top-k sampling, i.e. sampling without replacement with probabilities
+  ``softmax(score / temperature)`` (DSIR's resampling step).
+- ``top_ppl`` / ``mid_ppl``: the compute-constrained paper's orders (CCDS ``write_selected_data_ppl_top.py`` /
+  ``_mid.py``): rank every row best score first, cut the ranking into thirds at ``int(0.333 n)`` and ``int(0.666 n)``,
+  shuffle each third (Python's ``random`` seeded with ``seed``, shuffling the middle, first and last third in that
+  order, as the scripts do), and lay them out ``[first, middle, last]`` (``top_ppl``) or ``[middle, first, last]``
+  (``mid_ppl``); the first ``k`` are kept. With the ``perplexity`` selector (lowest perplexity scores highest) the first
+  third is the lowest-perplexity third: Top-PPL and Mid-PPL as in the paper.
+- ``thirds``: the former name of ``top_ppl`` (same order).
 
 Example:
     >>> import numpy as np
@@ -27,11 +34,31 @@ Example:
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import numpy as np
 
-STRATEGIES = ("top", "bottom", "band", "threshold", "gumbel", "thirds")
+STRATEGIES = ("top", "bottom", "band", "threshold", "gumbel", "top_ppl", "mid_ppl", "thirds")
+STRATEGY_HELP: dict[str, str] = {
+    "top": "highest scores first",
+    "bottom": "lowest scores first",
+    "band": "ranks nearest the centre of a quantile band of the highest-first ranking (default the middle third)",
+    "threshold": "rows with score >= threshold (<= with below=True), best first",
+    "gumbel": "sampled without replacement, probabilities softmax(score / temperature)",
+    "top_ppl": "highest-score third, then the middle, then the lowest, each shuffled (CCDS Top-PPL with perplexity)",
+    "mid_ppl": "middle third, then the highest-score third, then the lowest, each shuffled (CCDS Mid-PPL)",
+    "thirds": "same as top_ppl (former name)",
+}
+# CCDS cut points of the highest-first ranking into thirds (write_selected_data_ppl_*.py).
+THIRD_CUTS = (0.333, 0.666)
+# Which third comes first, second, last (0 = highest scores) for each thirds order.
+THIRD_ORDERS = {"top_ppl": (0, 1, 2), "mid_ppl": (1, 0, 2), "thirds": (0, 1, 2)}
+
+
+def describe_strategies() -> str:
+    """One line naming every strategy and which rows it takes first (for --help texts)."""
+    return "; ".join(f"{name}: {text}" for name, text in STRATEGY_HELP.items())
 
 
 def _order_desc(scores: np.ndarray) -> np.ndarray:
@@ -90,11 +117,16 @@ def gumbel(scores: np.ndarray, k: int, *, temperature: float = 1.0, seed: int = 
     return _order_desc(scores / temperature + g)[:k]
 
 
-def thirds(scores: np.ndarray, k: int, *, seed: int = 0) -> np.ndarray:
-    order = _order_desc(scores)
-    rng = np.random.default_rng(seed)
-    parts = np.array_split(order, 3)
-    return np.concatenate([rng.permutation(p) for p in parts]).astype(np.int64)[:k]
+def thirds(scores: np.ndarray, k: int, *, seed: int = 0, order: tuple[int, int, int] = (0, 1, 2)) -> np.ndarray:
+    """CCDS's thirds: the highest-first ranking cut at ``THIRD_CUTS``, each third shuffled, laid out in ``order``."""
+    ranking = _order_desc(scores)
+    n = len(ranking)
+    cuts = [int(n * c) for c in THIRD_CUTS]
+    parts = [list(ranking[:cuts[0]]), list(ranking[cuts[0]:cuts[1]]), list(ranking[cuts[1]:])]
+    rng = random.Random(seed)
+    for i in (1, 0, 2):  # the scripts shuffle the middle third first, then the first, then the last
+        rng.shuffle(parts[i])
+    return np.asarray([j for i in order for j in parts[i]], dtype=np.int64)[:k]
 
 
 def apply_strategy(scores: np.ndarray, k: int | None, strategy: str = "top", *, seed: int = 0,
@@ -105,7 +137,7 @@ def apply_strategy(scores: np.ndarray, k: int | None, strategy: str = "top", *, 
         scores: one float per row; ``-inf`` marks rows that must never be chosen (e.g. dropped by a filter).
         k: how many rows (``threshold`` allows ``None``: every passing row).
         strategy: one of ``STRATEGIES``.
-        seed: seed of the randomised strategies (``gumbel``, ``thirds``).
+        seed: seed of the randomised strategies (``gumbel``, ``top_ppl``, ``mid_ppl``).
         **kwargs: the strategy's options (``low``/``high`` for band, ``threshold``/``below``, ``temperature``).
     """
     scores = np.asarray(scores, dtype=np.float64)
@@ -119,7 +151,7 @@ def apply_strategy(scores: np.ndarray, k: int | None, strategy: str = "top", *, 
     k = _check_k(k, len(eligible), strategy)
     sub = scores[eligible]
     allowed = {"top": set(), "bottom": set(), "band": {"low", "high"}, "threshold": {"threshold", "below"},
-               "gumbel": {"temperature"}, "thirds": set()}[strategy]
+               "gumbel": {"temperature"}, "top_ppl": set(), "mid_ppl": set(), "thirds": set()}[strategy]
     unknown = sorted(set(kwargs) - allowed)
     if unknown:
         raise TypeError(f"strategy {strategy!r} got unknown option(s) {unknown}; it takes {sorted(allowed) or 'none'}.")
@@ -136,5 +168,5 @@ def apply_strategy(scores: np.ndarray, k: int | None, strategy: str = "top", *, 
     elif strategy == "gumbel":
         picked = gumbel(sub, k, seed=seed, **kwargs)
     else:
-        picked = thirds(sub, k, seed=seed)
+        picked = thirds(sub, k, seed=seed, order=THIRD_ORDERS[strategy])
     return eligible[picked].astype(np.int64)

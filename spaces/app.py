@@ -4,7 +4,8 @@ Run it locally (``make space`` does this):
 
     cd spaces && python app.py          # http://127.0.0.1:7860
 
-Every button is an API endpoint ("/plan", "/select", "/card", "/push"), so the app can be driven with ``gradio_client``:
+Every button is an API endpoint ("/plan", "/select", "/card", "/push") with named parameters (those of
+``run_plan``, ``run_select``, ``show_card`` and ``run_push``), so the app can be driven with ``gradio_client``:
 
     >>> from gradio_client import Client                                           # doctest: +SKIP
     >>> Client("http://127.0.0.1:7860").predict(*args, api_name="/plan")          # doctest: +SKIP
@@ -18,20 +19,21 @@ import sys
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 # Gradio's run history saves every call's inputs (the push token too) in the browser: off for this app.
 os.environ.setdefault("GRADIO_RUN_HISTORY", "False")
-LAUNCH_KWARGS = {"server_name": "127.0.0.1", "run_history": False}
 _HERE = os.path.dirname(os.path.abspath(__file__))
 if _HERE not in sys.path:  # space_handlers.py sits beside this file (also when app.py is loaded by path)
     sys.path.insert(0, _HERE)
 
+import inspect  # noqa: E402
+
 import gradio as gr  # noqa: E402
 from space_handlers import (  # noqa: E402
-    BM25_TOKENS,
     BUDGET_UNITS,
     PLAN_METHODS,
     POOL_SOURCES,
     TARGET_SOURCES,
     UPLOAD_TYPES,
     SpaceConfig,
+    bm25_token_choices,
     budget_in_flops,
     load_pool,
     load_target,
@@ -41,8 +43,30 @@ from space_handlers import (  # noqa: E402
     show_card,
 )
 
-__all__ = ["LAUNCH_KWARGS", "SpaceConfig", "budget_in_flops", "build_demo", "load_pool", "load_target", "run_plan",
-           "run_push", "run_select", "show_card"]
+__all__ = ["LAUNCH_KWARGS", "SpaceConfig", "budget_in_flops", "build_demo", "launch_kwargs", "load_pool", "load_target",
+           "run_plan", "run_push", "run_select", "show_card"]
+
+
+def launch_kwargs(config: SpaceConfig | None = None) -> dict:
+    """``demo.launch`` options: loopback, no run history, uploads over the limit refused before they are stored."""
+    cfg = config or SpaceConfig.from_env()
+    return {"server_name": "127.0.0.1", "run_history": False, "max_file_size": int(cfg.max_upload_mb * 2**20)}
+
+
+LAUNCH_KWARGS = launch_kwargs()
+
+
+def with_config(handler, cfg: SpaceConfig):
+    """``handler`` with ``cfg`` bound, keeping its other parameter names (gradio_client users see those names)."""
+    signature = inspect.signature(handler)
+
+    def bound(*args, **kwargs):
+        return handler(*args, cfg=cfg, **kwargs)
+
+    bound.__name__ = handler.__name__
+    bound.__doc__ = handler.__doc__
+    bound.__signature__ = signature.replace(parameters=[p for p in signature.parameters.values() if p.name != "cfg"])
+    return bound
 
 
 # ------------------------------------------------------------------------------------------------------------------ UI
@@ -52,7 +76,9 @@ def build_demo(max_pool_rows: int | None = None, config: SpaceConfig | None = No
     from hf_select.cost.hardware import list_gpus
 
     gpus = list_gpus()
-    with gr.Blocks(title="hf_select: compute-constrained data selection") as demo:
+    token_choices, token_default = bm25_token_choices()
+    with gr.Blocks(title="hf_select: compute-constrained data selection",
+                   delete_cache=(cfg.cache_sweep_seconds, cfg.cache_max_age_seconds)) as demo:
         gr.Markdown("# hf_select: compute-constrained data selection\nPick the selector that maximises fine-tuning "
                     "performance when selection **and** training share one compute budget (Yin & Rush, ICLR 2025).",
                     elem_id="intro")
@@ -72,7 +98,8 @@ def build_demo(max_pool_rows: int | None = None, config: SpaceConfig | None = No
                 target_source = gr.Radio(list(TARGET_SOURCES), value=TARGET_SOURCES[0], label="Target",
                                          elem_id="target-source")
                 target_text = gr.Textbox(lines=3, label="Target examples (one per line)", elem_id="target-text",
-                                         placeholder="How do I parse dates in a CSV file?")
+                                         placeholder="How do I parse dates in a CSV file?",
+                                         max_length=cfg.max_paste_chars)
                 target_file = gr.File(label="Target file", file_types=list(UPLOAD_TYPES), elem_id="target-file",
                                       height=120)
             with gr.Column():
@@ -80,7 +107,7 @@ def build_demo(max_pool_rows: int | None = None, config: SpaceConfig | None = No
                 methods = gr.CheckboxGroup(list(PLAN_METHODS), value=list(PLAN_METHODS), label="Selectors (Plan "
                                            "compares all; Select runs bm25 / embedding / dsir / random live)",
                                            elem_id="methods")
-                bm25_tokens = gr.Radio(list(BM25_TOKENS), value=BM25_TOKENS[0], label="BM25 tokens",
+                bm25_tokens = gr.Radio(token_choices, value=token_default, label="BM25 tokens",
                                        elem_id="bm25-tokens")
                 with gr.Row():
                     unit = gr.Radio(list(BUDGET_UNITS), value=BUDGET_UNITS[0], label="Budget unit",
@@ -132,20 +159,15 @@ def build_demo(max_pool_rows: int | None = None, config: SpaceConfig | None = No
 
         pool_inputs = [pool_source, max_rows, pool_file, hub_id, hub_split]
 
-        def _plan(*args):
-            return run_plan(*args, cfg=cfg)
-
-        def _select(*args, progress=gr.Progress(track_tqdm=True)):
-            return run_select(*args, cfg=cfg, progress=progress)
-
         unit.change(lambda u: f"{cfg.budget_gpu_hours if u == BUDGET_UNITS[1] else cfg.budget_flops:g}", unit, budget,
                     api_visibility="private")
         plan_btn.click(lambda: gr.Tabs(selected="plan"), None, tabs, api_visibility="private")
-        plan_btn.click(_plan, pool_inputs + [methods, unit, budget, gpu, mfu, n_gpus, train_params, selector_params,
-                                             pool_tokens], [plan_plot, plan_md, plan_table], api_name="plan")
+        plan_inputs = [methods, unit, budget, gpu, mfu, n_gpus, train_params, selector_params, pool_tokens]
+        plan_btn.click(with_config(run_plan, cfg), pool_inputs + plan_inputs, [plan_plot, plan_md, plan_table],
+                       api_name="plan")
         select_btn.click(lambda: gr.Tabs(selected="selection"), None, tabs, api_visibility="private")
         select_inputs = [target_source, target_text, target_file, methods, bm25_tokens, fraction, seed]
-        select_btn.click(_select, pool_inputs + select_inputs,
+        select_btn.click(with_config(run_select, cfg), pool_inputs + select_inputs,
                          [select_md, top_rows, mix, card, choice, summary, results], api_name="select")
         card_inputs = [results, choice, repo_id, mode]
         choice.input(show_card, card_inputs, card, api_name="card")

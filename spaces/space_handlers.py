@@ -1,7 +1,10 @@
 """What the Space's buttons do: load the pool and target, plan, select, render the cost card, push.
 
 Only hf_select's public API is used (``hf_select``, ``hf_select.cost``, ``hf_select.data``, ``hf_select.hub``). Every
-handler returns messages for errors (``**Error:** ...``), never a traceback; the push token is never logged or echoed.
+handler returns messages for errors (``**Error:** ...``), never a traceback. The Space is a server other people use: a
+Hub dataset id must be a valid ``namespace/name`` repo id and is only ever read from the Hub (never as a path on this
+machine); uploads and pasted text have size limits; the push token is checked for its characters and never logged,
+returned or shown, in any form.
 
 Example:
     >>> from space_handlers import budget_in_flops
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
@@ -23,29 +27,43 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402
 
 import hf_select as hs  # noqa: E402
+from space_data import (  # noqa: E402  (beside this file) the pool and target: sources, limits, Hub ids
+    POOL_SOURCES,
+    TARGET_SOURCES,
+    UPLOAD_TYPES,
+    hub_dataset_id,
+    hub_split_name,
+    load_pool,
+    load_target,
+)
 
 logger = logging.getLogger("hf_select.space")
 
-POOL_SOURCES = ("Embedded pool", "Upload a file", "Hub dataset")
-TARGET_SOURCES = ("Embedded target task", "Paste examples", "Upload a file")
 LIVE_SELECTORS = ("bm25", "embedding", "dsir", "random")  # cheap enough to run on the Space's CPU
 PLAN_METHODS = ("random", "bm25", "embedding", "dsir", "perplexity", "less")
 BUDGET_UNITS = ("FLOPs", "GPU-hours")
-BM25_TOKENS = ("words (split at punctuation)", "paper (delete punctuation)")
-UPLOAD_TYPES = (".jsonl", ".parquet", ".csv")
+# Labels of the BM25 selector's `punctuation` modes; the Space's default is the library's (BM25Config).
+BM25_TOKEN_LABELS = {"delete": "delete punctuation (the paper's)", "space": "split at punctuation (keeps dotted names)",
+                     "keep": "keep punctuation"}
 PREVIEW_REPO_ID = "your-user/your-selection"
 _USER_ERRORS = (ValueError, TypeError, FileNotFoundError, ImportError, KeyError)
+_TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_\-]{8,512}")  # what Hugging Face access tokens are made of
 
 
 @dataclass
 class SpaceConfig:
     """Limits and defaults of the Space.
 
-    Env overrides: ``HF_SELECT_SPACE_MAX_ROWS`` (pool row cap), ``HF_SELECT_SPACE_MAX_UPLOAD_MB`` (upload limit).
+    Env overrides: ``HF_SELECT_SPACE_MAX_ROWS`` (pool row cap), ``HF_SELECT_SPACE_MAX_UPLOAD_MB`` (upload limit),
+    ``HF_SELECT_SPACE_MAX_PASTE_CHARS`` (pasted text limit).
     """
 
     max_pool_rows: int = field(default=10_000, metadata={"help": "Row cap of every pool (embedded, uploaded, Hub)."})
-    max_upload_mb: float = field(default=50.0, metadata={"help": "Largest accepted pool / target upload, in MB."})
+    max_upload_mb: float = field(default=50.0, metadata={"help": "Largest accepted pool / target upload, in MB "
+                                                                  "(gradio refuses larger ones before storing them)."})
+    max_paste_chars: int = field(default=100_000, metadata={"help": "Largest pasted target text, in characters."})
+    cache_sweep_seconds: int = field(default=600, metadata={"help": "How often uploaded files are swept away."})
+    cache_max_age_seconds: int = field(default=3600, metadata={"help": "Age at which an uploaded file is deleted."})
     default_fraction: float = field(default=0.1, metadata={"help": "Initial fraction of the pool Select keeps."})
     top_rows: int = field(default=10, metadata={"help": "Top rows shown per selector."})
     preview_chars: int = field(default=200, metadata={"help": "Characters of each row shown in the table."})
@@ -68,80 +86,11 @@ class SpaceConfig:
     @classmethod
     def from_env(cls, **overrides: Any) -> "SpaceConfig":
         env = {"max_pool_rows": ("HF_SELECT_SPACE_MAX_ROWS", int),
-               "max_upload_mb": ("HF_SELECT_SPACE_MAX_UPLOAD_MB", float)}
+               "max_upload_mb": ("HF_SELECT_SPACE_MAX_UPLOAD_MB", float),
+               "max_paste_chars": ("HF_SELECT_SPACE_MAX_PASTE_CHARS", int)}
         values = {name: cast(os.environ[var]) for name, (var, cast) in env.items() if os.environ.get(var)}
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
-
-
-# ---------------------------------------------------------------------------------------------------------------- data
-def _offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on")
-
-
-def _check_upload(path: Any, what: str, cfg: SpaceConfig) -> str:
-    if not path:
-        raise ValueError(f"{what}: no file uploaded; upload a {'/'.join(UPLOAD_TYPES)} file.")
-    path = os.fspath(path)
-    ext = os.path.splitext(path)[1].lower()
-    if ext not in UPLOAD_TYPES:
-        raise ValueError(f"{what}: {os.path.basename(path)!r} is not one of {', '.join(UPLOAD_TYPES)}.")
-    size_mb = os.path.getsize(path) / 2**20
-    if size_mb > cfg.max_upload_mb:
-        raise ValueError(f"{what}: the file is {size_mb:.1f} MB; this Space accepts up to {cfg.max_upload_mb:g} MB. "
-                         "Subsample it, or run `hf-select select` locally.")
-    return path
-
-
-def _cap(ds: Any, rows: int) -> Any:
-    return ds if ds.num_rows <= rows else ds.select(range(rows))
-
-
-def load_pool(source: str, max_rows: Any, upload: Any, hub_id: str, hub_split: str, cfg: SpaceConfig) -> Any:
-    """The pool the user chose, capped at ``min(max_rows, cfg.max_pool_rows)`` rows."""
-    rows = cfg.max_pool_rows if not max_rows else min(int(max_rows), cfg.max_pool_rows)
-    if rows < 1:
-        raise ValueError("Pool row cap must be at least 1.")
-    if source == POOL_SOURCES[0]:
-        from hf_select.data.builtin import load_builtin_pool
-
-        return load_builtin_pool(max_rows=rows)
-    if source == POOL_SOURCES[1]:
-        from hf_select.data.io import as_dataset
-
-        return _cap(as_dataset(_check_upload(upload, "Pool upload", cfg), "pool"), rows)
-    if source == POOL_SOURCES[2]:
-        if not (hub_id or "").strip():
-            raise ValueError("Hub dataset: enter a dataset id such as 'org/name'.")
-        if _offline():
-            raise ValueError("Hub datasets need network access, but this Space runs offline (HF_HUB_OFFLINE=1). "
-                             "Use the embedded pool or upload a file.")
-        import datasets
-
-        stream = datasets.load_dataset(hub_id.strip(), split=(hub_split or "train").strip(), streaming=True)
-        return datasets.Dataset.from_list(list(stream.take(rows)))
-    raise ValueError(f"Pool source {source!r} is not one of {POOL_SOURCES}.")
-
-
-def load_target(source: str, text: str, upload: Any, cfg: SpaceConfig) -> Any:
-    """Target examples: the embedded target task, pasted lines (one example per line) or an uploaded file."""
-    if source == TARGET_SOURCES[0]:
-        from hf_select.data.builtin import load_builtin_target
-
-        return load_builtin_target("validation")
-    if source == TARGET_SOURCES[1]:
-        lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
-        if not lines:
-            raise ValueError("Target examples are empty: paste one example per line, upload a file, or choose "
-                             "'Embedded target task'.")
-        from hf_select.data.io import as_dataset
-
-        return as_dataset(lines, "target")
-    if source == TARGET_SOURCES[2]:
-        from hf_select.data.io import as_dataset
-
-        return as_dataset(_check_upload(upload, "Target upload", cfg), "target")
-    raise ValueError(f"Target source {source!r} is not one of {TARGET_SOURCES}.")
 
 
 # ---------------------------------------------------------------------------------------------------------------- plan
@@ -263,15 +212,31 @@ def card_preview(result: Any, repo_id: str = "", mode: str = "subset") -> str:
            f"{yaml.safe_dump(meta, sort_keys=False, width=120).strip()}\n```\n</details>\n"
 
 
-def selector_options(name: str, bm25_tokens: str) -> dict[str, Any]:
-    """Options passed to ``hs.select`` for a live selector."""
-    if name == "bm25" and bm25_tokens == BM25_TOKENS[0]:
-        return {"punctuation": "space"}  # dotted names (numpy.ma.round) stay words instead of 'numpymaround'
-    return {}
+def bm25_token_choices() -> tuple[list[tuple[str, str]], str]:
+    """``([(label, punctuation mode), ...], the library's default mode)`` for the BM25 tokens radio."""
+    import dataclasses
+
+    from hf_select.selectors.base import get_selector_class
+
+    config = get_selector_class("bm25").config_class
+    default = next(f.default for f in dataclasses.fields(config) if f.name == "punctuation")
+    from hf_select.selectors.bm25 import PUNCTUATION_MODES
+
+    return [(BM25_TOKEN_LABELS.get(m, m), m) for m in PUNCTUATION_MODES], default
+
+
+def selector_options(name: str, bm25_tokens: str | None) -> dict[str, Any]:
+    """Options passed to ``hs.select`` for a live selector: none unless the user picked a non-default one."""
+    if name != "bm25" or not bm25_tokens:
+        return {}
+    choices, default = bm25_token_choices()
+    if bm25_tokens not in {mode for _, mode in choices}:
+        raise ValueError(f"BM25 tokens must be one of {[mode for _, mode in choices]}, got {bm25_tokens!r}.")
+    return {} if bm25_tokens == default else {"punctuation": bm25_tokens}
 
 
 def run_select(pool_source, max_rows, pool_file, hub_id, hub_split, target_source, target_text, target_file, methods,
-               bm25_tokens, fraction, seed, *, cfg: SpaceConfig, progress=gr.Progress()):
+               bm25_tokens, fraction, seed, *, cfg: SpaceConfig, progress=gr.Progress(track_tqdm=True)):
     """Select handler: (status, top rows, domain mix, card preview, push choice, summary, state)."""
     try:
         live = [m for m in LIVE_SELECTORS if m in (methods or [])]
@@ -343,7 +308,7 @@ def show_card(results: Any, choice: str, repo_id: str = "", mode: str = "subset"
 # ---------------------------------------------------------------------------------------------------------------- push
 def run_push(results: Any, choice: str, repo_id: str, token: str, private: bool, mode: str):
     """Push handler: (status, cleared token). The token is never logged, returned or shown in a message."""
-    token = (token or "").strip()
+    token = (token or "").strip() if isinstance(token, str) else ""
     try:
         if not results:
             raise ValueError("Nothing to push yet: run Select first.")
@@ -354,6 +319,10 @@ def run_push(results: Any, choice: str, repo_id: str, token: str, private: bool,
             raise ValueError("Enter the dataset repo id to push to, e.g. 'user/my-selection'.")
         if not token:
             raise ValueError("Enter a Hugging Face write token to push.")
+        if not _TOKEN_PATTERN.fullmatch(token):
+            token = ""  # nothing of it may reach a message
+            raise ValueError("That is not a Hugging Face access token (letters, digits, '_' and '-' only, as copied "
+                             "from huggingface.co/settings/tokens); paste it again.")
         pushed = results[choice].push_to_hub(repo_id, token=token, private=bool(private), mode=mode)
         what = "already up to date" if pushed.commits_created == 0 else f"{pushed.commits_created} commit(s)"
         return f"Pushed the **{choice}** selection ({mode}) to [{pushed.repo_id}]({pushed.url}): {what}.", ""

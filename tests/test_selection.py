@@ -58,7 +58,7 @@ def test_save_load_round_trip(tmp_path):
     ds = datasets.Dataset.from_dict({"text": POOL})
     res = hs.select(ds, "length", k=5)
     path = res.save(tmp_path / "sel")
-    assert sorted(os.listdir(path)) == ["indices.parquet", "scores.parquet", "selection.json"]
+    assert sorted(os.listdir(path)) == [".hf_select", "indices.parquet", "scores.parquet", "selection.json"]
     meta = json.loads((tmp_path / "sel" / "selection.json").read_text())
     assert meta["schema_version"] == 1 and meta["provenance"]["dataset_fingerprint"] == ds._fingerprint
     back = hs.SelectionResult.load(path)
@@ -174,3 +174,49 @@ def test_budget_selects_the_longest_affordable_prefix():
     assert res.cost.budget_flops == budget and res.cost.total_flops <= budget
     with pytest.raises(ValueError, match="smallest workable budget"):
         hs.select(ds, "length", budget_flops=1.0, train_model=n_params)
+
+
+# -- validate before work (issue 9 item 5): sizes, strategy options and the cache folder fail before any scoring ---
+@hs.register_selector("test_must_not_score")
+class MustNotScore(hs.Selector):
+    def _score(self, dataset, target):
+        raise AssertionError("scoring ran although a cheap check should have failed first")
+
+
+@pytest.mark.parametrize("kwargs, exc, match", [
+    (dict(k=41), ValueError, "larger than the number of rows"),
+    (dict(k=2, strategy="band", strategy_kwargs={"bogus": 1}), TypeError, r"unknown option\(s\) \['bogus'\]"),
+    (dict(k=2, strategy="band", strategy_kwargs={"low": 0.9, "high": 0.1}), ValueError, "low < high"),
+    (dict(k=2, strategy="threshold"), ValueError, "needs strategy_kwargs"),
+    (dict(k=2, strategy="gumbel", strategy_kwargs={"temperature": 0}), ValueError, "temperature"),
+])
+def test_cheap_checks_run_before_scoring(kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        hs.select(POOL, "test_must_not_score", **kwargs)
+
+
+def test_model_selector_checks_size_and_cache_before_loading_a_model(tmp_path):
+    pytest.importorskip("torch")
+    a_file = tmp_path / "cache"
+    a_file.write_text("x")
+    missing_model = str(tmp_path / "no-model-here")
+    with pytest.raises(ValueError, match="larger than the number of rows"):
+        hs.select(POOL, "perplexity", model=missing_model, k=999)
+    from hf_select.scoring.cache import CacheDirError
+
+    with pytest.raises(CacheDirError, match="is a file"):
+        hs.select(POOL, "perplexity", model=missing_model, k=2, cache_dir=str(a_file))
+
+
+@hs.register_selector("test_nan_bypass")
+class NaNBypass(hs.Selector):
+    """Overrides score() itself, skipping the base class's finiteness check."""
+
+    def score(self, dataset, target=None):
+        self.last_cost = None
+        return np.full(len(self.texts(dataset)), np.nan)
+
+
+def test_nan_scores_never_reach_an_output(tmp_path):
+    with pytest.raises(ValueError, match="NaN"):
+        hs.select(POOL, "test_nan_bypass", k=2)

@@ -1,3 +1,5 @@
+import random
+
 import numpy as np
 import pytest
 
@@ -47,19 +49,34 @@ def test_gumbel_is_seeded_and_prefers_high_scores():
     assert (flat < 50).mean() < 0.5  # very high temperature is close to uniform
 
 
-def test_thirds_shuffles_within_thirds():
-    scores = np.arange(30, dtype=float)
-    picked = apply_strategy(scores, 30, "thirds", seed=0)
-    assert set(picked[:10].tolist()) == set(range(20, 30))
-    assert set(picked[10:20].tolist()) == set(range(10, 20))
-    assert picked[:10].tolist() != list(range(29, 19, -1))
-    assert picked.tolist() == apply_strategy(scores, 30, "thirds", seed=0).tolist()
-    assert picked.tolist() != apply_strategy(scores, 30, "thirds", seed=1).tolist()
+def ccds_reference(ranked: list[int], seed: int, middle_first: bool) -> list[int]:
+    """CCDS write_selected_data_ppl_top.py / _mid.py on an already ranked list (spelled out as the scripts do it)."""
+    n = len(ranked)
+    first, middle, last = ranked[:int(n * 0.333)], ranked[int(n * 0.333):int(n * 0.666)], ranked[int(n * 0.666):]
+    rng = random.Random(seed)
+    rng.shuffle(middle)
+    rng.shuffle(first)
+    rng.shuffle(last)
+    return middle + first + last if middle_first else first + middle + last
+
+
+@pytest.mark.parametrize("strategy, middle_first", [("top_ppl", False), ("mid_ppl", True), ("thirds", False)])
+def test_ccds_thirds_orders(strategy, middle_first):
+    scores = -np.arange(30, dtype=float)  # row i has rank i (perplexity i, lowest first)
+    picked = apply_strategy(scores, 30, strategy, seed=3)
+    assert picked.tolist() == ccds_reference(list(range(30)), 3, middle_first)
+    low, mid, high = set(range(9)), set(range(9, 19)), set(range(19, 30))  # cuts int(0.333 n), int(0.666 n)
+    blocks = [set(picked[:10].tolist()), set(picked[10:19].tolist())] if middle_first else \
+        [set(picked[:9].tolist()), set(picked[9:19].tolist())]
+    assert blocks == ([mid, low] if middle_first else [low, mid]) and set(picked[19:].tolist()) == high
+    assert picked[:9].tolist() != sorted(picked[:9].tolist())  # shuffled within the third
+    assert picked.tolist() != apply_strategy(scores, 30, strategy, seed=4).tolist()
+    assert apply_strategy(scores, 7, strategy, seed=3).tolist() == picked[:7].tolist()
 
 
 def test_minus_inf_rows_are_never_chosen():
     s = np.array([1.0, -np.inf, 3.0, 2.0])
-    for strategy in ("top", "bottom", "band", "gumbel", "thirds"):
+    for strategy in ("top", "bottom", "band", "gumbel", "top_ppl", "mid_ppl"):
         assert 1 not in apply_strategy(s, 3, strategy).tolist()
     with pytest.raises(ValueError, match="larger than"):
         apply_strategy(s, 4, "top")
@@ -93,3 +110,10 @@ def test_bad_input(kwargs, exc, match):
 def test_nan_scores_rejected():
     with pytest.raises(ValueError, match="NaN"):
         apply_strategy(np.array([1.0, np.nan]), 1)
+
+
+def test_every_strategy_says_which_rows_come_first():
+    from hf_select.strategies import STRATEGY_HELP, describe_strategies
+
+    assert set(STRATEGY_HELP) == set(STRATEGIES)
+    assert all(f"{name}:" in describe_strategies() for name in STRATEGIES)

@@ -16,7 +16,7 @@ import os
 from collections import Counter
 from typing import Any
 
-from ._common import atomic_output, write_json
+from ._common import add_output_args, check_output, output_dir, write_json
 
 DEFAULT_SELECTORS = ("bm25", "embedding", "dsir", "random")
 
@@ -28,7 +28,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--fraction", type=float, default=0.1, help="Fraction of the pool each selector keeps.")
     p.add_argument("--max-rows", type=int, default=None, help="Use a deterministic subsample of the pool.")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--output", default="demo_output", help="Output folder (written atomically).")
+    add_output_args(p, "Output folder: one selection per selector and summary.json.", default="demo_output")
     return p
 
 
@@ -47,6 +47,13 @@ def run(args: argparse.Namespace) -> int:
     from ..selection import select
     from .select import write_outputs
 
+    check_output(args)  # before any work: the output, the selector names, the fraction
+    from ..config import SelectionConfig
+    from ..selectors.base import get_selector_class
+
+    for name in args.selectors:
+        get_selector_class(name)
+    SelectionConfig(fraction=args.fraction)
     pool = load_builtin_pool(max_rows=args.max_rows, seed=args.seed)
     target = load_builtin_target("validation")
     target_domain = target[0]["domain"]
@@ -55,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
           f"'{target_domain}' ({domain_share(domains, range(len(domains)), target_domain):.1%} of the pool)")
     results: dict[str, Any] = {}
     rows: list[dict[str, Any]] = []
-    with atomic_output(args.output) as tmp:
+    with output_dir(args, "cli-demo") as tmp:
         for name in args.selectors:
             res = select(pool, name, target=target, fraction=args.fraction, seed=args.seed)
             results[name] = res

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
 SUBSET_FILES = ("subset.parquet", "subset.jsonl")
 
@@ -40,10 +39,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from ..data.io import as_dataset
-    from ..hub._common import HubPushError
     from ..hub.card import CardConfig
     from ..hub.push import push_selection
-    from ..selection import SelectionResult
+    from ..result import SelectionResult
 
     folder = args.selection
     if not os.path.isdir(folder):
@@ -58,14 +56,10 @@ def run(args: argparse.Namespace) -> int:
                              "--dataset <pool> or use --mode indices.")
         subset = as_dataset(found[0], "--selection")
     plot = False if args.no_plot else (args.plot or True)
-    try:
-        out = push_selection(result, args.repo_id, mode=args.mode, private=args.private or None, token=args.token,
-                             revision=args.revision, plot=plot, dataset=args.dataset, subset=subset,
-                             source_repo_id=args.source_repo_id, source_revision=args.source_revision,
-                             source_split=args.source_split, card_config=CardConfig(license=args.license))
-    except HubPushError as err:
-        print(f"hf-select push: error: {err}", file=sys.stderr)
-        return 1
+    out = push_selection(result, args.repo_id, mode=args.mode, private=args.private or None, token=args.token,
+                         revision=args.revision, plot=plot, dataset=args.dataset, subset=subset,
+                         source_repo_id=args.source_repo_id, source_revision=args.source_revision,
+                         source_split=args.source_split, card_config=CardConfig(license=args.license))
     change = "already up to date (no commit)" if out.commits_created == 0 else f"{out.commits_created} commit(s)"
     print(f"pushed {result.k} rows ({out.mode}) selected by {result.selector} to {out.url} @ {out.commit_sha[:12]}: "
           f"{change}")

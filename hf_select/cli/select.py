@@ -2,6 +2,9 @@
 
 Example:
     hf-select select --dataset pool.parquet --target target.jsonl --selector bm25 --fraction 0.1 --output out/
+    # the compute-constrained paper's Top-PPL (CCDS recipe: target-tuned LoRA reference, lowest perplexity third first)
+    hf-select select --dataset pool.parquet --target target.jsonl --selector perplexity --option preset=ccds \
+        --strategy top_ppl --fraction 0.1 --output out/
 """
 
 from __future__ import annotations
@@ -9,7 +12,8 @@ from __future__ import annotations
 import argparse
 import os
 
-from ._common import add_size_args, atomic_output, parse_kv, write_json
+from ..strategies import describe_strategies
+from ._common import add_column_args, add_output_args, add_size_args, check_output, output_dir, parse_kv, write_json
 
 SUBSET_FORMATS = ("parquet", "jsonl")
 
@@ -21,10 +25,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--target", help="Target examples: a jsonl/json/parquet/csv/txt file.")
     p.add_argument("--selector", default="bm25", help="Selector name (default: bm25).")
     add_size_args(p)
-    p.add_argument("--strategy", default="top", help="top | bottom | band | threshold | gumbel | thirds.")
+    p.add_argument("--strategy", default="top", metavar="STRATEGY",
+                   help=f"Order of the kept rows (higher score = preferred): {describe_strategies()}.")
     p.add_argument("--strategy-arg", action="append", metavar="KEY=VALUE", help="Strategy option (repeatable).")
     p.add_argument("--option", "-o", action="append", metavar="KEY=VALUE", help="Selector option (repeatable).")
     p.add_argument("--text-field", help="Text column of language-modeling data.")
+    add_column_args(p)
     p.add_argument("--train-model", help="For --budget-flops: parameter count or local model/config path.")
     p.add_argument("--train-lora-params", type=int, help="For --budget-flops: trainable LoRA parameters when the "
                                                          "training will be LoRA (priced on a frozen base).")
@@ -32,7 +38,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--plugin", action="append", metavar="MODULE",
                    help="Import MODULE first (it may register selectors with @hf_select.register_selector).")
     p.add_argument("--subset-format", choices=SUBSET_FORMATS, default="parquet")
-    p.add_argument("--output", required=True, help="Output folder (written atomically).")
+    add_output_args(p, "Output folder: selection/, subset.<format>, cost.json.")
     return p
 
 
@@ -42,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     from ..data.io import as_dataset
     from ..selection import select
 
+    check_output(args)  # before any work
     for module in args.plugin or []:
         importlib.import_module(module)
     pool = as_dataset(args.dataset, "--dataset")
@@ -58,8 +65,10 @@ def run(args: argparse.Namespace) -> int:
                              "path.") from None
     res = select(pool, args.selector, target=target, k=args.k, fraction=args.fraction, budget_flops=args.budget_flops,
                  strategy=args.strategy, strategy_kwargs=parse_kv(args.strategy_arg, "--strategy-arg"), seed=args.seed,
-                 train_model=train_model, train_lora_params=args.train_lora_params, **options)
-    with atomic_output(args.output) as tmp:
+                 train_model=train_model, train_lora_params=args.train_lora_params,
+                 columns=parse_kv(args.columns, "--columns") or None,
+                 target_columns=parse_kv(args.target_columns, "--target-columns") or None, **options)
+    with output_dir(args, "cli-select") as tmp:
         write_outputs(res, tmp, subset_format=args.subset_format)
     print(f"selected {res.k} of {len(res.scores)} rows with {res.selector} in {res.cost.seconds:.2f}s "
           f"({res.cost.flops:.3g} FLOPs) -> {args.output}")

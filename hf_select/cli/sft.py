@@ -125,13 +125,16 @@ def selection_config(args: SelectionArguments, *, tokenizer: Any = None, model_c
 
 def train(training_args: Any, model_args: Any, sel_args: SelectionArguments, data_args: DataArguments) -> Any:
     """Build the model, tokenizer, data and :class:`SelectiveSFTTrainer`; train; save model, selection, cost."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import get_peft_config
 
+    from ..atomic import check_output_dir
     from ..scoring.models import ensure_pad_token
     from ..trainer import SelectiveSFTTrainer
 
+    # the selection is saved after training: refuse a folder of the user's there before any work
+    check_output_dir(os.path.join(training_args.output_dir, "selection"), overwrite=True,
+                     argument="output_dir/selection")
     path = _model_path(model_args.model_name_or_path)
     kwargs: dict[str, Any] = {"local_files_only": True}
     if model_args.dtype not in (None, "auto"):

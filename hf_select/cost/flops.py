@@ -288,18 +288,22 @@ def less_pipeline_flops(model: Any, pool_lengths: Any, target_lengths: Any, *, l
                         n_pool: int | None = None, n_target: int | None = None,
                         warmup_fraction: float = LESS_WARMUP_FRACTION, warmup_epochs: float = LESS_WARMUP_EPOCHS,
                         n_checkpoints: int = LESS_CHECKPOINTS, proj_dim: int = LESS_PROJ_DIM,
-                        convention: str = "6N", frozen_base: bool = True) -> list[StageCost]:
+                        convention: str = "6N", frozen_base: bool = True, warmup_lengths: Any = None,
+                        projection_nnz: int | None = None) -> list[StageCost]:
     """Gradient (LESS) selection, stage by stage.
 
     1. ``warmup_train``: LoRA training on a random ``warmup_fraction`` of the pool for ``warmup_epochs`` (expected cost:
        the fraction of the pool's tokens and squared lengths).
     2. For each of the ``n_checkpoints`` checkpoints: a LoRA forward+backward per pool example and per target example
        (batch size one, so no padding), and the random projection of every gradient to ``proj_dim``: a
-       ``lora_params x proj_dim`` matrix-vector product, ``2 * lora_params * proj_dim`` FLOPs per example.
+       ``lora_params x proj_dim`` matrix-vector product, ``2 * lora_params * proj_dim`` FLOPs per example (a dense
+       projection, as LESS/TRAK); with ``projection_nnz`` (a sparse sign projection with that many non-zeros per input
+       coordinate) ``2 * lora_params * projection_nnz``.
     3. ``influence``: cosine similarities, ``2 * n_pool * n_target * proj_dim`` per checkpoint.
 
     ``n_pool`` / ``n_target`` (numbers of examples) are read from the lengths when those are sequences; give them when
-    the lengths are token totals.
+    the lengths are token totals. ``warmup_lengths``: the lengths of the warm-up examples actually drawn (a run's
+    exact cost); default: the expected share ``warmup_fraction`` of the pool.
     """
     _check_convention(convention)
     if not 0 < warmup_fraction <= 1:
@@ -322,16 +326,22 @@ def less_pipeline_flops(model: Any, pool_lengths: Any, target_lengths: Any, *, l
         base = (4.0 if frozen_base else 6.0) * _per_token_params(spec, convention) + 6.0 * lora_params
         return base * tokens + 3.0 * _attention(spec, sum_sq, convention)
 
-    stages = [StageCost("warmup_train", flops=warmup_epochs * lora_pass(warmup_fraction * p_tokens,
-                                                                         warmup_fraction * p_sq),
-                        tokens=int(round(warmup_epochs * warmup_fraction * p_tokens)),
+    if warmup_lengths is None:
+        w_tokens, w_sq = warmup_fraction * p_tokens, warmup_fraction * p_sq
+    else:
+        w_tokens, w_sq, _ = _stats(warmup_lengths, convention, "warmup_lengths")
+    stages = [StageCost("warmup_train", flops=warmup_epochs * lora_pass(w_tokens, w_sq),
+                        tokens=int(round(warmup_epochs * w_tokens)),
                         detail={"warmup_fraction": warmup_fraction, "epochs": warmup_epochs})]
-    projection = 2.0 * lora_params * proj_dim
+    if projection_nnz is not None and not (isinstance(projection_nnz, int) and projection_nnz >= 1):
+        raise ValueError(f"projection_nnz must be a positive integer or None (dense), got {projection_nnz!r}.")
+    projection = 2.0 * lora_params * (proj_dim if projection_nnz is None else projection_nnz)
+    kind = "dense" if projection_nnz is None else "sparse_sign"
     for c in range(1, n_checkpoints + 1):
         stages.append(StageCost(f"checkpoint{c}/pool_gradients", flops=lora_pass(p_tokens, p_sq), tokens=int(p_tokens)))
         stages.append(StageCost(f"checkpoint{c}/target_gradients", flops=lora_pass(t_tokens, t_sq),
                                 tokens=int(t_tokens)))
         stages.append(StageCost(f"checkpoint{c}/projection", flops=projection * (n_pool + n_target),
-                                detail={"proj_dim": proj_dim, "lora_params": lora_params}))
+                                detail={"proj_dim": proj_dim, "lora_params": lora_params, "kind": kind}))
     stages.append(StageCost("influence", flops=2.0 * n_pool * n_target * proj_dim * n_checkpoints))
     return stages

@@ -1,7 +1,8 @@
 """The build pipeline of the embedded pool: parse sources, make pairs, de-duplicate, cap domains, hold out targets.
 
-Called by :func:`hf_select.data.builtin.build_builtin_pool`; takes a ``BuiltinPoolConfig``. Parsing may run in
-forked worker processes; results are merged in file order, so the output does not depend on the worker count.
+Owns :class:`BuiltinPoolConfig` (what goes into the pool); called by
+:func:`hf_select.data.builtin.build_builtin_pool`. Parsing may run in forked worker processes; results are merged in
+file order, so the output does not depend on the worker count.
 
 Example:
     >>> from hf_select.data._pool_build import dedupe
@@ -17,19 +18,85 @@ import importlib.metadata
 import os
 import zlib
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 from ..import_utils import package_version
-from ._pairs import PairOptions, entry_pairs
+from ._pairs import PARTS, PairOptions, entry_pairs
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .builtin import BuiltinPoolConfig
+DEFAULT_TARGET_DOMAIN = "numpy"
+# Packages present with hf_select's core dependencies (numpy, scipy, datasets and what datasets pulls in).
+CORE_PACKAGES = ("numpy", "scipy", "pandas", "pyarrow", "datasets", "huggingface_hub", "fsspec", "jinja2", "click",
+                 "anyio", "tqdm", "dateutil")
+# Optional packages used when installed (the models/train/space/plots extras and common scientific packages).
+OPTIONAL_PACKAGES = ("sympy", "torch", "transformers", "sklearn", "networkx", "matplotlib", "pydantic",
+                     "sentence_transformers", "peft", "gradio", "accelerate", "trl", "aiohttp", "requests")
 
 PYTHON_REFERENCE_DOMAIN = "python_reference"
 COLUMNS = ("messages", "domain", "source", "id", "part")
 # Distribution names of packages whose import name differs (for versions and licences).
 DISTRIBUTION_NAMES = {"sklearn": "scikit-learn", "yaml": "pyyaml", "dateutil": "python-dateutil",
                       "huggingface_hub": "huggingface-hub", "sentence_transformers": "sentence-transformers"}
+
+
+@dataclass
+class BuiltinPoolConfig:
+    """What goes into the embedded pool; every field but ``num_proc`` and ``chunk_size`` is part of the cache key."""
+
+    packages: tuple[str, ...] = field(
+        default=CORE_PACKAGES + OPTIONAL_PACKAGES,
+        metadata={"help": "Candidate top-level packages, in priority order for de-duplication; missing ones are "
+                          "skipped. Each installed package is one domain."})
+    include_stdlib: bool = field(default=True, metadata={"help": "Add the standard library, one domain per area."})
+    include_python_reference: bool = field(
+        default=True, metadata={"help": "Add the language reference sections of pydoc_data.topics."})
+    parts: tuple[str, ...] = field(
+        default=PARTS, metadata={"help": f"Docstring parts turned into pairs, a subset of {PARTS}."})
+    min_answer_chars: int = field(default=40, metadata={"help": "Drop answers shorter than this."})
+    max_answer_chars: int = field(default=600, metadata={"help": "Cap on answer length (cut at a sentence/line)."})
+    max_summary_paragraphs: int = field(default=2, metadata={"help": "Paragraphs of the description kept."})
+    min_alpha_ratio: float = field(default=0.6, metadata={"help": "Minimum share of letters in a prose answer."})
+    min_code_alpha_ratio: float = field(default=0.3, metadata={"help": "Minimum share of letters in an example."})
+    min_domain_rows: int = field(default=100, metadata={"help": "Drop domains with fewer rows than this."})
+    max_per_domain: int | None = field(
+        default=5000, metadata={"help": "Seeded subsample of larger domains to this many rows (None: no cap)."})
+    target_domains: tuple[str, ...] = field(
+        default=(DEFAULT_TARGET_DOMAIN, "huggingface_hub", "stdlib.internet"),
+        metadata={"help": "Domains for which a target task (validation + test) is held out of the pool."})
+    target_validation_size: int = field(default=48, metadata={"help": "Validation rows per target domain."})
+    target_test_size: int = field(default=200, metadata={"help": "Test rows per target domain."})
+    seed: int = field(default=0, metadata={"help": "Seed of question templates, domain caps and target splits."})
+    num_proc: int | None = field(
+        default=None, metadata={"help": "Worker processes for parsing (None: up to 4 forked workers when no other "
+                                        "thread runs, else serial; 1: serial). Not part of the cache key."})
+    chunk_size: int = field(default=16, metadata={"help": "Files per worker task. Not part of the cache key."})
+
+    def __post_init__(self) -> None:
+        self.packages, self.parts, self.target_domains = tuple(self.packages), tuple(self.parts), \
+            tuple(self.target_domains)
+        bad = [p for p in self.parts if p not in PARTS]
+        if bad or not self.parts:
+            raise ValueError(f"parts={self.parts!r}: use a non-empty subset of {PARTS}.")
+        for name in ("min_answer_chars", "max_answer_chars", "max_summary_paragraphs", "target_validation_size",
+                     "target_test_size", "min_domain_rows"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ValueError(f"{name}={getattr(self, name)!r}: use a positive integer.")
+        if self.max_per_domain is not None and self.max_per_domain < self.min_domain_rows:
+            raise ValueError(f"max_per_domain={self.max_per_domain} is below min_domain_rows={self.min_domain_rows}.")
+        if self.num_proc is not None and self.num_proc < 1:
+            raise ValueError(f"num_proc={self.num_proc}: use None or a positive integer.")
+
+    @classmethod
+    def core_only(cls, **kwargs: Any) -> BuiltinPoolConfig:
+        """A config reading only what hf_select's core dependencies install (faster build, same on every machine)."""
+        return cls(packages=CORE_PACKAGES, **kwargs)
+
+    def pair_options(self) -> PairOptions:
+        return PairOptions(self.parts, self.min_answer_chars, self.max_answer_chars, self.max_summary_paragraphs,
+                           self.min_alpha_ratio, self.min_code_alpha_ratio, self.seed)
+
+    def key_fields(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("num_proc", "chunk_size")}
 
 
 def distribution_version(package: str) -> str | None:

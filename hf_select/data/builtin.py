@@ -29,92 +29,22 @@ import hashlib
 import json
 import os
 import platform
-import shutil
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
 from typing import Any
 
-from ._pairs import PARTS, PairOptions
-from ._pool_build import COLUMNS, PYTHON_REFERENCE_DOMAIN, rng
+from ..atomic import atomic_dir
+from ._pool_build import (COLUMNS, CORE_PACKAGES, DEFAULT_TARGET_DOMAIN, OPTIONAL_PACKAGES, PYTHON_REFERENCE_DOMAIN,
+                          BuiltinPoolConfig, rng)
 
 BUILDER_VERSION = "1"
 BUILDER_MODULES = ("_docstrings.py", "_doc_sources.py", "_pairs.py", "_pool_build.py")
-DEFAULT_TARGET_DOMAIN = "numpy"
 CACHE_ENV = "HF_SELECT_CACHE"
 SPLITS = ("validation", "test")
-# Packages present with hf_select's core dependencies (numpy, scipy, datasets and what datasets pulls in).
-CORE_PACKAGES = ("numpy", "scipy", "pandas", "pyarrow", "datasets", "huggingface_hub", "fsspec", "jinja2", "click",
-                 "anyio", "tqdm", "dateutil")
-# Optional packages used when installed (the models/train/space/plots extras and common scientific packages).
-OPTIONAL_PACKAGES = ("sympy", "torch", "transformers", "sklearn", "networkx", "matplotlib", "pydantic",
-                     "sentence_transformers", "peft", "gradio", "accelerate", "trl", "aiohttp", "requests")
-
 __all__ = ["BuiltinPoolConfig", "CORE_PACKAGES", "COLUMNS", "DEFAULT_TARGET_DOMAIN", "OPTIONAL_PACKAGES",
            "PYTHON_REFERENCE_DOMAIN", "build_builtin_pool", "builtin_pool_info", "cache_key", "ensure_builtin_pool",
            "load_builtin_pool", "load_builtin_target", "pool_summary"]
-
-
-@dataclass
-class BuiltinPoolConfig:
-    """What goes into the embedded pool; every field but ``num_proc`` and ``chunk_size`` is part of the cache key."""
-
-    packages: tuple[str, ...] = field(
-        default=CORE_PACKAGES + OPTIONAL_PACKAGES,
-        metadata={"help": "Candidate top-level packages, in priority order for de-duplication; missing ones are "
-                          "skipped. Each installed package is one domain."})
-    include_stdlib: bool = field(default=True, metadata={"help": "Add the standard library, one domain per area."})
-    include_python_reference: bool = field(
-        default=True, metadata={"help": "Add the language reference sections of pydoc_data.topics."})
-    parts: tuple[str, ...] = field(
-        default=PARTS, metadata={"help": f"Docstring parts turned into pairs, a subset of {PARTS}."})
-    min_answer_chars: int = field(default=40, metadata={"help": "Drop answers shorter than this."})
-    max_answer_chars: int = field(default=600, metadata={"help": "Cap on answer length (cut at a sentence/line)."})
-    max_summary_paragraphs: int = field(default=2, metadata={"help": "Paragraphs of the description kept."})
-    min_alpha_ratio: float = field(default=0.6, metadata={"help": "Minimum share of letters in a prose answer."})
-    min_code_alpha_ratio: float = field(default=0.3, metadata={"help": "Minimum share of letters in an example."})
-    min_domain_rows: int = field(default=100, metadata={"help": "Drop domains with fewer rows than this."})
-    max_per_domain: int | None = field(
-        default=5000, metadata={"help": "Seeded subsample of larger domains to this many rows (None: no cap)."})
-    target_domains: tuple[str, ...] = field(
-        default=(DEFAULT_TARGET_DOMAIN, "huggingface_hub", "stdlib.internet"),
-        metadata={"help": "Domains for which a target task (validation + test) is held out of the pool."})
-    target_validation_size: int = field(default=48, metadata={"help": "Validation rows per target domain."})
-    target_test_size: int = field(default=200, metadata={"help": "Test rows per target domain."})
-    seed: int = field(default=0, metadata={"help": "Seed of question templates, domain caps and target splits."})
-    num_proc: int | None = field(
-        default=None, metadata={"help": "Worker processes for parsing (None: up to 4 forked workers when no other "
-                                        "thread runs, else serial; 1: serial). Not part of the cache key."})
-    chunk_size: int = field(default=16, metadata={"help": "Files per worker task. Not part of the cache key."})
-
-    def __post_init__(self) -> None:
-        self.packages, self.parts, self.target_domains = tuple(self.packages), tuple(self.parts), \
-            tuple(self.target_domains)
-        bad = [p for p in self.parts if p not in PARTS]
-        if bad or not self.parts:
-            raise ValueError(f"parts={self.parts!r}: use a non-empty subset of {PARTS}.")
-        for name in ("min_answer_chars", "max_answer_chars", "max_summary_paragraphs", "target_validation_size",
-                     "target_test_size", "min_domain_rows"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ValueError(f"{name}={getattr(self, name)!r}: use a positive integer.")
-        if self.max_per_domain is not None and self.max_per_domain < self.min_domain_rows:
-            raise ValueError(f"max_per_domain={self.max_per_domain} is below min_domain_rows={self.min_domain_rows}.")
-        if self.num_proc is not None and self.num_proc < 1:
-            raise ValueError(f"num_proc={self.num_proc}: use None or a positive integer.")
-
-    @classmethod
-    def core_only(cls, **kwargs: Any) -> BuiltinPoolConfig:
-        """A config reading only what hf_select's core dependencies install (faster build, same on every machine)."""
-        return cls(packages=CORE_PACKAGES, **kwargs)
-
-    def pair_options(self) -> PairOptions:
-        return PairOptions(self.parts, self.min_answer_chars, self.max_answer_chars, self.max_summary_paragraphs,
-                           self.min_alpha_ratio, self.min_code_alpha_ratio, self.seed)
-
-    def key_fields(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("num_proc", "chunk_size")}
 
 
 def source_versions(config: BuiltinPoolConfig) -> dict[str, str | None]:
@@ -153,7 +83,10 @@ def cache_root(cache_dir: str | os.PathLike | None = None) -> str:
 
 
 def build_builtin_pool(config: BuiltinPoolConfig, path: str | os.PathLike) -> dict[str, Any]:
-    """Build the pool and targets into folder ``path`` (written to a temp folder, then renamed); returns metadata."""
+    """Build the pool and targets into folder ``path`` (through :func:`hf_select.atomic.atomic_dir`); returns metadata.
+
+    A concurrent build of the same ``path`` that finished first wins: this one keeps (and returns) its result.
+    """
     import pyarrow.parquet as pq
 
     from ._pool_build import cap_domains, collect_rows, dedupe, licence_of, split_targets, to_table
@@ -178,20 +111,17 @@ def build_builtin_pool(config: BuiltinPoolConfig, path: str | os.PathLike) -> di
     if versions.get("python"):
         meta["licences"]["python"] = "PSF-2.0"
     path = os.fspath(path)
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".building-", dir=os.path.dirname(path) or ".")
     try:
-        pq.write_table(to_table(pool_rows), os.path.join(tmp, "pool.parquet"))
-        pq.write_table(to_table(target_rows, extra=("split",)), os.path.join(tmp, "target.parquet"))
-        with open(os.path.join(tmp, "meta.json"), "w") as fh:
-            json.dump(meta, fh, indent=2, sort_keys=True, default=list)
-        try:
-            os.replace(tmp, path)
-        except OSError:  # another process finished the same build first: keep theirs
-            if not os.path.exists(os.path.join(path, "meta.json")):
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        with atomic_dir(path, kind="builtin-pool", argument="embedded pool cache") as tmp:
+            pq.write_table(to_table(pool_rows), os.path.join(tmp, "pool.parquet"))
+            pq.write_table(to_table(target_rows, extra=("split",)), os.path.join(tmp, "target.parquet"))
+            with open(os.path.join(tmp, "meta.json"), "w") as fh:
+                json.dump(meta, fh, indent=2, sort_keys=True, default=list)
+    except OSError:  # FileExistsError included: another process finished the same build first, keep theirs
+        if not os.path.exists(os.path.join(path, "meta.json")):
+            raise
+        with open(os.path.join(path, "meta.json")) as fh:
+            return json.load(fh)
     return meta
 
 
@@ -200,7 +130,12 @@ def ensure_builtin_pool(config: BuiltinPoolConfig | None = None, cache_dir: str 
     config = config or BuiltinPoolConfig()
     path = os.path.join(cache_root(cache_dir), "builtin_pool", cache_key(config))
     if not os.path.exists(os.path.join(path, "meta.json")):
-        build_builtin_pool(config, path)
+        from filelock import FileLock
+
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with FileLock(path + ".lock"):  # concurrent first uses build once; the others wait and read it
+            if not os.path.exists(os.path.join(path, "meta.json")):
+                build_builtin_pool(config, path)
     return path
 
 

@@ -9,7 +9,9 @@ A selector sees each row through a *view*:
 Formats (names follow TRL's dataset-format guide; content may be plain strings or conversational message lists):
 ``language_modeling`` (``text`` / ``messages``), ``prompt_only`` (``prompt``), ``prompt_completion``
 (``prompt`` + ``completion``), ``preference`` (``chosen`` + ``rejected``, optional ``prompt``), ``unpaired_preference``
-(``prompt`` + ``completion`` + ``label``) and ``stepwise`` (``prompt`` + ``completions`` + ``labels``).
+(``prompt`` + ``completion`` + ``label``) and ``stepwise`` (``prompt`` + ``completions`` + ``labels``). Real-world
+schemas are read as conversations (see :mod:`hf_select.data.mapping`): ``alpaca`` (``instruction`` / ``input`` /
+``output`` and its Dolly and question/answer cousins) and ``sharegpt`` (``conversations`` with ``from`` / ``value``).
 
 Example:
     >>> from hf_select.data.formats import text_view, detect_format
@@ -20,12 +22,19 @@ Example:
     ['Hi?']
     >>> text_view([{"prompt": "2+2=", "completion": " 4"}], "full")
     ['2+2= 4']
+    >>> alpaca = [{"instruction": "Sort", "input": "[3,1]", "output": "[1,3]"}]
+    >>> detect_format(alpaca), "[1,3]" in text_view(alpaca, "completion")[0], text_view(alpaca, "query")[0].split()
+    ('alpaca', True, ['Sort', '[3,1]'])
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from .mapping import SCHEMA_COLUMNS, SHAREGPT_COLUMN, alpaca_columns, alpaca_messages, sharegpt_messages
+from .mapping import check_text
 
 VIEWS = ("full", "query", "completion")
 FORMATS = (
@@ -36,8 +45,11 @@ FORMATS = (
     "preference",
     "unpaired_preference",
     "stepwise",
+    "alpaca",
+    "sharegpt",
 )
 _TEXT_FIELDS = ("text", "content", "instruction", "question", "input")
+_CONVERSATIONS = {"conversational": None, "alpaca": alpaca_messages, "sharegpt": sharegpt_messages}
 
 
 def _columns(data: Any) -> list[str]:
@@ -76,6 +88,8 @@ def format_of_columns(cols: Sequence[str], text_field: str | None = None) -> str
     colset = set(cols)
     if "messages" in colset:
         return "conversational"
+    if SHAREGPT_COLUMN in colset and "prompt" not in colset:
+        return "sharegpt"
     if {"chosen", "rejected"} <= colset:
         return "preference"
     if {"prompt", "completions", "labels"} <= colset:
@@ -86,14 +100,23 @@ def format_of_columns(cols: Sequence[str], text_field: str | None = None) -> str
         return "prompt_completion"
     if "prompt" in colset:
         return "prompt_only"
+    if alpaca_columns(cols) is not None:
+        return "alpaca"
     if "text" in colset:
         return "language_modeling"
     for name in _TEXT_FIELDS[1:]:
         if name in colset:
+            others = [c for c in cols if c != name]
+            if others:  # visible, never silent: the other columns may hold the answer
+                warnings.warn(f"Reading column {name!r} as the whole text; the columns {others} are not read. If one "
+                              f"holds the answer, map it, e.g. columns={{{name!r}: 'prompt', '<answer column>': "
+                              "'completion'}} (CLI: --columns), or pass text_field=.", UserWarning, stacklevel=3)
             return "language_modeling"
     raise ValueError(
         f"Found no text to select on: the columns are {cols}. Use one of the TRL formats ('text', 'messages', "
-        "'prompt'+'completion', 'prompt', 'chosen'+'rejected', ...) or pass text_field='<column>' (CLI: --text-field)."
+        "'prompt'+'completion', 'prompt', 'chosen'+'rejected', ...), Alpaca ('instruction'/'input'/'output') or "
+        "ShareGPT ('conversations'); or map your columns, e.g. columns={'question': 'prompt', 'answer': "
+        "'completion'} (CLI: --columns question=prompt --columns answer=completion), or pass text_field='<column>'."
     )
 
 
@@ -106,19 +129,11 @@ def _text_column(cols: Sequence[str], text_field: str | None) -> str:
     raise ValueError(f"No text column among {list(cols)}; pass text_field='<column>'.")
 
 
-def _check_str(value: Any, row: int, column: str) -> str:
-    if isinstance(value, str):
-        return value
-    if value is None:
-        raise TypeError(f"Row {row}, column {column!r}: text is None. Drop or fill such rows first (dataset.filter).")
-    raise TypeError(f"Row {row}, column {column!r}: expected a string, got {type(value).__name__}.")
-
-
 def _content(message: Any, row: int, column: str) -> str:
     content = message["content"]
     if isinstance(content, list):  # multimodal parts: keep the text ones
         return "".join(p.get("text") or "" for p in content if isinstance(p, Mapping) and p.get("type", "text") == "text")
-    return _check_str(content, row, column)
+    return check_text(content, row, column)
 
 
 def validate_messages(messages: Any, row: int, column: str = "messages") -> list[Mapping[str, Any]]:
@@ -168,30 +183,18 @@ def _side(value: Any, row: int, column: str, tokenizer: Any, *, generation_promp
     if isinstance(value, (list, tuple)):
         return render_messages(validate_messages(value, row, column), tokenizer, row=row, column=column,
                                add_generation_prompt=generation_prompt)
-    return _check_str(value, row, column)
+    return check_text(value, row, column)
 
 
 def _pair(row: Mapping[str, Any], i: int, fmt: str, tokenizer: Any, text_field: str | None,
           cols: Sequence[str]) -> tuple[str, str, str]:
     """(query, prompt_part, completion_part) of one row."""
-    if fmt == "conversational":
-        msgs = validate_messages(row["messages"], i)
-        split = _split_conversation(msgs)
-        query = _first_user(msgs, i, "messages")
-        if tokenizer is not None and getattr(tokenizer, "chat_template", None) and 0 < split < len(msgs):
-            full = render_messages(msgs, tokenizer, row=i)
-            prompt = render_messages(msgs[:split], tokenizer, row=i, add_generation_prompt=True)
-            if full.startswith(prompt):
-                return query, prompt, full[len(prompt):]
-            return query, "", full
-        if split >= len(msgs):
-            return query, render_messages(msgs, tokenizer, row=i), ""
-        prompt = render_messages(msgs[:split], tokenizer, row=i, add_generation_prompt=False)
-        completion = render_messages(msgs[split:], tokenizer, row=i)
-        return query, prompt, completion
+    if fmt in _CONVERSATIONS:
+        msgs, column = _conversation(row, i, fmt)
+        return _conversation_parts(msgs, i, column, tokenizer)
     if fmt == "language_modeling":
         col = _text_column(cols, text_field)
-        text = _check_str(row[col], i, col)
+        text = check_text(row[col], i, col)
         return text, "", text
     prompt_val = row.get("prompt", "")
     prompt_val = "" if prompt_val is None and fmt == "preference" else prompt_val
@@ -199,7 +202,7 @@ def _pair(row: Mapping[str, Any], i: int, fmt: str, tokenizer: Any, text_field: 
         msgs = validate_messages(prompt_val, i, "prompt")
         query = _first_user(msgs, i, "prompt")
     else:
-        query = _check_str(prompt_val, i, "prompt")
+        query = check_text(prompt_val, i, "prompt")
     if fmt == "prompt_only":
         return query, _side(prompt_val, i, "prompt", tokenizer), ""
     if fmt in ("prompt_completion", "unpaired_preference"):
@@ -210,7 +213,7 @@ def _pair(row: Mapping[str, Any], i: int, fmt: str, tokenizer: Any, text_field: 
         steps = row["completions"]
         if not isinstance(steps, (list, tuple)):
             raise ValueError(f"Row {i}, column 'completions': expected a list of strings.")
-        completion = "\n".join(_check_str(s, i, "completions") for s in steps)
+        completion = "\n".join(check_text(s, i, "completions") for s in steps)
         return query, _side(prompt_val, i, "prompt", tokenizer, generation_prompt=True), completion
     else:  # pragma: no cover - FORMATS is closed
         raise ValueError(f"Unknown format {fmt!r}; expected one of {FORMATS}.")
@@ -220,13 +223,38 @@ def _pair(row: Mapping[str, Any], i: int, fmt: str, tokenizer: Any, text_field: 
     return query, prompt, _side(row[completion_col], i, completion_col, tokenizer)
 
 
+def _conversation(row: Mapping[str, Any], i: int, fmt: str) -> tuple[list[Mapping[str, Any]], str]:
+    """The messages of a row in one of the conversation formats, and the column named in errors."""
+    convert = _CONVERSATIONS[fmt]
+    column = "messages" if convert is None else (SHAREGPT_COLUMN if fmt == "sharegpt" else "row")
+    return validate_messages(row["messages"] if convert is None else convert(row, i), i, column), column
+
+
+def _conversation_parts(msgs: list[Mapping[str, Any]], i: int, column: str, tokenizer: Any) -> tuple[str, str, str]:
+    """(query, prompt, completion) of a conversation: the completion is what follows the last user turn."""
+    split = _split_conversation(msgs)
+    query = _first_user(msgs, i, column)
+    if tokenizer is not None and getattr(tokenizer, "chat_template", None) and 0 < split < len(msgs):
+        full = render_messages(msgs, tokenizer, row=i, column=column)
+        prompt = render_messages(msgs[:split], tokenizer, row=i, column=column, add_generation_prompt=True)
+        if full.startswith(prompt):
+            return query, prompt, full[len(prompt):]
+        return query, "", full
+    if split >= len(msgs):
+        return query, render_messages(msgs, tokenizer, row=i, column=column), ""
+    prompt = render_messages(msgs[:split], tokenizer, row=i, column=column, add_generation_prompt=False)
+    completion = render_messages(msgs[split:], tokenizer, row=i, column=column)
+    return query, prompt, completion
+
+
 def _rows(data: Any, text_field: str | None) -> tuple[list[Mapping[str, Any]], list[str]]:
     if isinstance(data, Sequence) and not hasattr(data, "column_names") and (len(data) == 0 or isinstance(data[0], str)):
         return [{"text": t} for t in data], ["text"]
     cols = _columns(data)
     if hasattr(data, "column_names"):
-        needed = [c for c in ("messages", "prompt", "completion", "chosen", "completions", "label", text_field,
-                              *_TEXT_FIELDS) if c and c in cols]
+        wanted = ("messages", "prompt", "completion", "chosen", "completions", "label", text_field, *_TEXT_FIELDS,
+                  *SCHEMA_COLUMNS)
+        needed = [c for c in dict.fromkeys(wanted) if c and c in cols]
         # One Arrow -> Python conversion per column (indexing a datasets Column decodes row by row: ~20x slower).
         table = data.select_columns(needed).with_format("arrow")[:] if needed else None
         columns = {c: table.column(c).to_pylist() for c in needed}
@@ -274,3 +302,37 @@ def prompt_completion_texts(data: Any, *, text_field: str | None = None, tokeniz
                             format: str = "auto") -> list[tuple[str, str]]:
     """``(prompt part, completion part)`` of each row, for completion-only losses; ``prompt == ""`` for plain text."""
     return [(p, c) for _, p, c in example_parts(data, text_field=text_field, tokenizer=tokenizer, format=format)]
+
+
+def query_answer_texts(data: Any, *, text_field: str | None = None) -> list[tuple[str, str]]:
+    """``(query, answer)`` of each row as plain text, without a chat template or role markers: the ``"query"`` view
+    (the prompt, or the first user turn) and the answer (the completion / chosen side; for conversations the contents
+    of the turns after the last user turn, joined by newlines). Plain-text rows give ``("", text)``.
+
+    Example:
+        >>> chat = [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}]
+        >>> query_answer_texts([{"messages": chat}])
+        [('2+2?', '4')]
+        >>> query_answer_texts([{"prompt": "Say hi.", "completion": " hi"}])
+        [('Say hi.', ' hi')]
+        >>> query_answer_texts([{"instruction": "Sort", "input": "[3,1]", "output": "[1,3]"}])[0][1]
+        '[1,3]'
+    """
+    rows, cols = _rows(data, text_field)
+    fmt = format_of_columns(cols, text_field) if rows else "language_modeling"
+    if fmt == "language_modeling" and text_field is None and "messages" in cols:
+        fmt = "conversational"
+    out = []
+    for i, row in enumerate(rows):
+        query, _, answer = _pair(row, i, fmt, None, text_field, cols)
+        msgs, column = None, "chosen" if fmt == "preference" else "completion"
+        if fmt in _CONVERSATIONS:
+            msgs, column = _conversation(row, i, fmt)
+        elif isinstance(row.get(column), (list, tuple)) and fmt != "stepwise":
+            msgs = validate_messages(row[column], i, column)
+        if fmt == "language_modeling":
+            query = ""
+        elif msgs is not None:
+            answer = "\n".join(_content(m, i, column) for m in msgs[_split_conversation(msgs):])
+        out.append((query, answer))
+    return out

@@ -5,8 +5,9 @@ needed then).
 
 Example:
     >>> import hf_select.hub as hub
-    >>> sorted(hub.__all__)
-    ['CardConfig', 'HubPushError', 'PushResult', 'load_selection', 'push_selection', 'render_cost_card']
+    >>> sorted(hub.__all__)  # doctest: +NORMALIZE_WHITESPACE
+    ['CardConfig', 'HubPushError', 'PushResult', 'check_repo_id', 'load_selection', 'push_selection',
+     'render_cost_card']
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ _EXPORTS = {
     "render_cost_card": ".card",
     "CardConfig": ".card",
     "HubPushError": "._common",
+    "check_repo_id": "._common",
 }
 __all__ = list(_EXPORTS)
 

@@ -85,7 +85,7 @@ def _result_from(meta: dict[str, Any], fetch: Any, repo_id: str, sha: str) -> An
     import pyarrow.parquet as pq
 
     from ..cost.record import SelectionCost
-    from ..selection import SelectionResult
+    from ..result import SelectionResult
 
     hub = meta.get("hub") or {}
     if meta.get("schema_version") is None or hub.get("hub_schema_version") != HUB_SCHEMA_VERSION:
@@ -95,8 +95,9 @@ def _result_from(meta: dict[str, Any], fetch: Any, repo_id: str, sha: str) -> An
     scores = pq.read_table(fetch(hub.get("files", {}).get("scores") or SCORES_FILE)).column("score").to_numpy()
     provenance = dict(meta.get("provenance") or {})
     provenance["hub"] = {"repo_id": repo_id, "revision": sha, "mode": hub["mode"]}
-    return SelectionResult(indices=indices, scores=scores, cost=SelectionCost.from_dict(meta["cost"]),
-                           config=meta.get("config") or {}, provenance=provenance)
+    result = SelectionResult(indices=indices, scores=scores, cost=SelectionCost.from_dict(meta["cost"]),
+                             config=meta.get("config") or {}, provenance=provenance)
+    return result.validate(expected_k=meta.get("k"), where=f"the selection in {repo_id}@{sha[:12]}")
 
 
 def _source_rows(source: dict[str, Any], result: Any, dataset: Any, token: str | None) -> Any:

@@ -79,10 +79,10 @@ def push_selection(result: Any, repo_id: str, *, mode: str = "subset", private: 
         :class:`PushResult`.
     """
     from ..import_utils import require
-    from ..selection import SelectionResult
 
-    if not isinstance(result, SelectionResult):
+    if not callable(getattr(result, "validate", None)) or not hasattr(result, "indices"):
         raise TypeError(f"result must be a SelectionResult, got {type(result).__name__}.")
+    result.validate()  # an edited selection (index out of range, duplicates, k disagreeing) is never pushed
     if mode not in MODES:
         raise ValueError(f"mode={mode!r} is not known; use one of {MODES}.")
     if revision is not None and (not isinstance(revision, str) or not revision or revision.startswith("refs/")):
@@ -177,9 +177,8 @@ def _prepare_rows(result: Any, mode: str, dataset: Any, subset: Any) -> tuple[An
     from ..data.io import as_dataset
 
     pool = as_dataset(dataset, "dataset") if dataset is not None else result.dataset
-    if pool is not None and pool.num_rows != len(result.scores):
-        raise ValueError(f"dataset has {pool.num_rows} rows but the selection scored {len(result.scores)}: pass the "
-                         "pool it was selected from.")
+    if pool is not None:
+        result.check_pool(pool, ignore_fingerprint=dataset is None)  # same rows, same fingerprint
     if mode == "indices":
         return pool, None
     if subset is not None:

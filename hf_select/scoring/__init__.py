@@ -11,7 +11,7 @@ Modules (each imported on its own; nothing heavy is loaded by importing this pac
 - :mod:`.cache`: per-shard parquet cache with checksums (resume after a kill).
 - :mod:`.distributed`: shards across ``torch.distributed`` ranks, gathered on every rank.
 - :mod:`.pipeline`: texts in, per-example NLL out (cache + ranks); what selectors call.
-- :mod:`.finetune`: LoRA fine-tune of a reference model on target examples.
+- :mod:`.finetune`: the one LoRA trainer (LESS warm-up, target fine-tunes) and the exact LoRA parameter count.
 - :mod:`.encoded`: token ids + labels of examples and their batches for gradient passes.
 - :mod:`.gradients`, :mod:`.projection`, :mod:`.triton_nll`: LESS gradient features and the Triton kernel loader.
 

@@ -6,6 +6,10 @@ as ``shard-<i>.parquet`` under ``<cache_dir>/<key>/``, where the key hashes ever
 schema metadata carries the shard's row range, a schema version and a SHA-256 checksum of its columns; a shard that
 does not read, has the wrong range or fails its checksum is deleted and recomputed.
 
+Runs that share a cache folder share the work: :meth:`ShardCache.fill` computes a shard only while holding its lock
+file (``filelock``); a shard another run is computing is skipped and picked up (loaded) once that run has written it.
+Every file is written through :mod:`hf_select.atomic`, so a reader sees a whole shard or none.
+
 Example:
     >>> import tempfile, numpy as np
     >>> from hf_select.scoring.cache import ShardCache, cache_key
@@ -23,15 +27,37 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..atomic import atomic_file, write_bytes_atomic
+
 SCHEMA_VERSION = 1
 _META_PREFIX = b"hf_select."
+
+
+class CacheDirError(ValueError):
+    """The score cache folder cannot be used (a file, not writable); the message names the folder and the fix."""
+
+
+def check_cache_dir(cache_dir: str | os.PathLike, argument: str = "cache_dir") -> Path:
+    """Check (before any work) that ``cache_dir`` is, or can be created as, a writable folder; returns its path."""
+    path = Path(os.fspath(cache_dir)).expanduser()
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        if probe.is_symlink():  # a dangling link
+            raise CacheDirError(f"{argument} {str(path)!r}: {str(probe)!r} is a broken link; pass another folder.")
+        probe = probe.parent
+    if not probe.is_dir():
+        raise CacheDirError(f"{argument} {str(path)!r}: {str(probe)!r} is a file, not a folder; pass a folder "
+                            "(or --no-cache).")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise CacheDirError(f"{argument} {str(path)!r}: {str(probe)!r} is not writable; pass a folder you can write "
+                            "(or --no-cache).")
+    return path
 
 
 def fingerprint_texts(items: Iterable[Any]) -> str:
@@ -85,14 +111,18 @@ class ShardCache:
             raise ValueError(f"shard_size must be >= 1, got {shard_size}.")
         if num_rows < 0:
             raise ValueError(f"num_rows must be >= 0, got {num_rows}.")
-        self.root = Path(cache_dir).expanduser() / key
+        self.root = check_cache_dir(cache_dir) / key
         self.key, self.num_rows, self.shard_size = key, int(num_rows), int(shard_size)
-        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as err:  # e.g. a file named like the key folder
+            raise CacheDirError(f"cache_dir {str(cache_dir)!r}: cannot create {str(self.root)!r} ({err.strerror}); "
+                                "pass another folder (or --no-cache).") from None
         manifest = self.root / "manifest.json"
         if not manifest.exists():
-            _atomic_write_bytes(manifest, json.dumps({"key": key, "num_rows": self.num_rows, "shard_size":
-                                                      self.shard_size, "schema": SCHEMA_VERSION, **(info or {})},
-                                                     indent=2, default=str).encode())
+            write_bytes_atomic(manifest, json.dumps({"key": key, "num_rows": self.num_rows, "shard_size":
+                                                     self.shard_size, "schema": SCHEMA_VERSION, **(info or {})},
+                                                    indent=2, default=str).encode())
         self.recomputed_corrupt: list[int] = []
 
     @property
@@ -120,14 +150,8 @@ class ShardCache:
                 _META_PREFIX + b"schema": str(SCHEMA_VERSION).encode(),
                 _META_PREFIX + b"key": self.key.encode()}
         table = pa.table({k: pa.array(v) for k, v in arrays.items()}).replace_schema_metadata(meta)
-        fd, tmp = tempfile.mkstemp(prefix=".shard-", suffix=".tmp", dir=self.root)
-        os.close(fd)
-        try:
+        with atomic_file(self.path(shard)) as tmp:
             pq.write_table(table, tmp)
-            os.replace(tmp, self.path(shard))
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
 
     def load(self, shard: int) -> dict[str, np.ndarray] | None:
         """The shard's columns, or ``None`` when it is missing; a corrupted shard is deleted and gives ``None``."""
@@ -151,17 +175,49 @@ class ShardCache:
             return None
         return columns
 
+    def fill(self, shards: Iterable[int], compute: Callable[[int], dict[str, np.ndarray]]
+             ) -> tuple[dict[int, dict[str, np.ndarray]], list[int], list[int]]:
+        """Load or compute each of ``shards``; returns ``(columns by shard, computed shards, loaded shards)``.
+
+        A shard is computed (and saved) only under its lock file, after checking again that no other run finished it
+        meanwhile; a shard locked by another run is left for later and then waited for, so concurrent runs on one
+        cache compute each shard once. A run that dies releases its locks (the OS drops them with the process).
+        """
+        from filelock import FileLock, Timeout
+
+        results: dict[int, dict[str, np.ndarray]] = {}
+        computed: list[int] = []
+        loaded: list[int] = []
+        pending, wait = list(shards), False
+        while pending:
+            busy = []
+            for shard in pending:
+                columns = self.load(shard)
+                if columns is None:
+                    lock = FileLock(str(self.root / f".shard-{shard:05d}.lock"))
+                    try:
+                        lock.acquire(timeout=-1 if wait else 0)
+                    except Timeout:  # another run is computing it: come back to it at the end
+                        busy.append(shard)
+                        continue
+                    try:
+                        columns = self.load(shard)  # finished by another run while this one waited
+                        if columns is None:
+                            columns = {k: np.asarray(v) for k, v in compute(shard).items()}
+                            self.save(shard, columns)
+                            computed.append(shard)
+                    finally:
+                        lock.release()
+                if shard not in computed:
+                    loaded.append(shard)
+                results[shard] = columns
+            pending, wait = busy, True
+        return results, sorted(computed), sorted(loaded)
+
     def missing(self, shards: Sequence[int] | None = None) -> list[int]:
         """Shards (among ``shards``, default all) that are absent or corrupted (corrupted ones are removed)."""
         todo = range(self.num_shards) if shards is None else shards
         return [s for s in todo if self.load(s) is None]
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
 
 
 def concat_shards(parts: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:

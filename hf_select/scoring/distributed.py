@@ -121,16 +121,13 @@ def run_sharded(num_shards: int, compute: Callable[[int], dict[str, np.ndarray]]
     mine: dict[int, dict[str, np.ndarray]] = {}
     computed, cached = [], []
     corrupt_before = len(cache.recomputed_corrupt) if cache is not None else 0
-    for shard in range(info.rank, num_shards, info.world_size):
-        result = cache.load(shard) if cache is not None else None
-        if result is None:
-            result = {k: np.asarray(v) for k, v in compute(shard).items()}
-            if cache is not None:
-                cache.save(shard, result)
+    my_shards = range(info.rank, num_shards, info.world_size)
+    if cache is not None:  # per-shard locks: concurrent runs on one cache compute each shard once
+        mine, computed, cached = cache.fill(my_shards, compute)
+    else:
+        for shard in my_shards:
+            mine[shard] = {k: np.asarray(v) for k, v in compute(shard).items()}
             computed.append(shard)
-        else:
-            cached.append(shard)
-        mine[shard] = result
     corrupted = list(cache.recomputed_corrupt[corrupt_before:]) if cache is not None else []
     payload = (mine, computed, cached, corrupted)
     if info.world_size > 1:

@@ -84,7 +84,8 @@ def nll_for_texts(model: Any, tokenizer: Any, items: Sequence[str] | Sequence[tu
                   config: NLLConfig | None = None, *, completion_only: bool = False, max_length: int | None = None,
                   cache_dir: str | os.PathLike | None = None, shard_size: int = DEFAULT_SHARD_SIZE,
                   model_id: str | None = None, key_extra: dict[str, Any] | None = None) -> TextNLL:
-    """Summed NLL and scored-token counts of ``items`` (texts, or ``(prompt, completion)`` pairs).
+    """Summed NLL and scored-token counts of ``items`` (texts, ``(prompt, completion)`` pairs, or already tokenised
+    :class:`~.batching.TokenizedExamples`, scored as they are).
 
     Args:
         model: a loaded causal LM (see :func:`~hf_select.scoring.models.load_causal_lm`).
@@ -103,7 +104,13 @@ def nll_for_texts(model: Any, tokenizer: Any, items: Sequence[str] | Sequence[tu
         raise ValueError(f"shard_size must be >= 1, got {shard_size}.")
     max_length = max_length if max_length is not None else default_max_length(model, tokenizer)
     start = time.perf_counter()
-    examples = tokenize_examples(items, tokenizer, max_length=max_length, completion_only=completion_only)
+    if isinstance(items, TokenizedExamples):
+        examples = items
+        content = fingerprint_texts([(" ".join(map(str, ids)), "".join("1" if m else "0" for m in mask))
+                                     for ids, mask in zip(items.input_ids, items.target_mask)])
+    else:
+        examples = tokenize_examples(items, tokenizer, max_length=max_length, completion_only=completion_only)
+        content = fingerprint_texts(items)
     n = len(examples)
     cache = None
     if cache_dir is not None:
@@ -113,7 +120,7 @@ def nll_for_texts(model: Any, tokenizer: Any, items: Sequence[str] | Sequence[tu
         key_config.update(completion_only=completion_only, max_length=max_length, shard_size=shard_size,
                           extra=key_extra or {})
         mid = model_id or model_fingerprint(model)
-        key = cache_key(content=fingerprint_texts(items), config=key_config, model=mid, kind="nll")
+        key = cache_key(content=content, config=key_config, model=mid, kind="nll")
         cache = ShardCache(cache_dir, key, n, shard_size, info={"config": key_config, "model": mid})
     ranges = [(s * shard_size, min((s + 1) * shard_size, n)) for s in range(-(-n // shard_size))]
     runs: list[Any] = []

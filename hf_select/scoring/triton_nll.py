@@ -87,7 +87,6 @@ def load_kernels(path: str | os.PathLike | None = None, *, use_kernels_library: 
         return _LOADED[cache_key]
     source = repo / "torch-ext" / PACKAGE
     if use_kernels_library and is_kernels_available():
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from kernels import get_local_kernel
 
         target = repo if (repo / "build").exists() else _stage_variant(source)

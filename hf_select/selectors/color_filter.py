@@ -6,10 +6,11 @@ Two models score every pool example ``x``: a *prior* model ``theta_prior`` and a
 
     score(x) = NLL_prior(x) - NLL_cond(x)          (mean token NLL)
 
-High scores are examples the target made much more likely: the ones to select (strategy ``"top"``). Source of the
-fine-tune: :func:`hf_select.scoring.finetune.lora_finetune`; scoring: the engine of :mod:`hf_select.scoring` (cost
-stages ``forward_prior`` and ``forward_conditional``). The paper tunes the conditional model with full fine-tuning on
-the downstream data; LoRA is this implementation's cheaper stand-in (rank and epochs are options).
+High scores are examples the target made much more likely: the ones to select (strategy ``"top"``). The fine-tune
+runs on the one LoRA trainer (:func:`hf_select.scoring.finetune.lora_finetune`; recipe ``finetune_*``, e.g.
+``finetune_epochs``, ``finetune_learning_rate``, ``finetune_lora_r``); scoring: the engine of
+:mod:`hf_select.scoring` (cost stages ``forward_prior`` and ``forward_conditional``). The paper tunes the conditional
+model with full fine-tuning on the downstream data; LoRA is this implementation's cheaper stand-in.
 
 Example:
     >>> import hf_select as hs
@@ -24,13 +25,14 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from .base import register_selector
-from .perplexity import ModelScoringConfig, ModelScoringSelector
+from .model_scoring import ModelScoringConfig, ModelScoringSelector
 
 
 @dataclass
@@ -38,9 +40,6 @@ class ColorFilterConfig(ModelScoringConfig):
     """Options of the ``color_filter`` selector."""
 
     completion_only: bool = field(default=False, metadata={"help": "Score and tune on completion tokens only."})
-    finetune_epochs: float = field(default=1.0, metadata={"help": "Epochs of the LoRA fine-tune on the target."})
-    finetune_learning_rate: float = field(default=2e-4, metadata={"help": "Learning rate of that fine-tune."})
-    finetune_lora_r: int = field(default=8, metadata={"help": "LoRA rank of that fine-tune."})
 
 
 @register_selector("color_filter")
@@ -51,17 +50,23 @@ class ColorFilterSelector(ModelScoringSelector):
     requires_target = True
     default_view = "full"
 
+    def estimate_cost(self, dataset: Any, target: Any = None) -> Any:
+        """Analytic cost (tokenises, runs nothing): the prior's forward, the fine-tune, the tuned model's forward."""
+        if target is None:
+            raise ValueError("color_filter needs target examples to estimate its cost: pass target=...")
+        c = self.config
+        model, tokenizer = self.load()
+        items = self.items(dataset, tokenizer, pairs=c.completion_only)
+        forward = self.forward_cost("forward_prior", model, tokenizer, items, completion_only=c.completion_only)
+        conditional = dataclasses.replace(forward, name="forward_conditional")
+        return self.estimated([forward, self.finetune_cost(model, tokenizer, target, c.completion_only), conditional])
+
     def _score(self, dataset: Any, target: Any) -> np.ndarray:
         c = self.config
-        if c.finetune_epochs <= 0:
-            raise ValueError(f"finetune_epochs must be > 0 (the conditional model is tuned on the target), "
-                             f"got {c.finetune_epochs}.")
         model, tokenizer = self.load()
         items = self.items(dataset, tokenizer, pairs=c.completion_only)
         prior = self.nll(model, tokenizer, items, stage="forward_prior", completion_only=c.completion_only)
-        tuned, key_extra = self.finetuned(model, tokenizer, target, epochs=c.finetune_epochs,
-                                          learning_rate=c.finetune_learning_rate, lora_r=c.finetune_lora_r,
-                                          completion_only=c.completion_only)
+        tuned, key_extra = self.finetuned(model, tokenizer, target, completion_only=c.completion_only)
         cond = self.nll(tuned, tokenizer, items, stage="forward_conditional", completion_only=c.completion_only,
                         key_extra=key_extra)
         valid = (prior.num_targets > 0) & (cond.num_targets > 0)

@@ -1,17 +1,42 @@
 """``less``: gradient-based influence selection (LESS, Xia et al. 2024, "LESS: Selecting Influential Data for Targeted
 Instruction Tuning"; as used by Yin & Rush 2025, "Compute-Constrained Data Selection").
 
-1. **Warm-up**: LoRA training on a random ``warmup_fraction`` of the pool for ``warmup_epochs`` epochs (AdamW, linear
-   schedule), keeping the LoRA weights and the Adam moments after every epoch (one checkpoint per epoch).
+1. **Warm-up**: LoRA training on a random ``warmup_fraction`` of the pool for ``warmup_epochs`` epochs through the one
+   LoRA trainer (:func:`hf_select.scoring.finetune.train_lora`: AdamW, transformers' linear schedule with
+   ``warmup_ratio``), keeping the LoRA weights and the Adam moments after every epoch (one checkpoint per epoch).
 2. For each checkpoint ``c``: per-example LoRA gradients of the pool, **Adam-preconditioned** with that checkpoint's
    moments (``m' = b1 m + (1-b1) g``, ``v' = b2 v + (1-b2) g^2``, feature ``m' / sqrt(v' + eps)``), and plain gradients
    of the target examples; both randomly projected to ``projection_dim`` (seeded, same matrix for every checkpoint and
    process) and L2-normalised.
-3. ``score(x) = max_subtask mean_{t in subtask} sum_c lr_c * cos(feature_c(x), grad_c(t))`` where ``lr_c`` is the
-   mean learning rate of epoch ``c`` (LESS eq. 3). Subtasks come from ``target_subtask_column`` (else one task).
+3. ``score(x) = max_subtask mean_{t in subtask} sum_c w_c * cos(feature_c(x), grad_c(t))`` where ``w_c`` is the mean
+   learning rate of epoch ``c``'s optimizer steps, normalised to sum 1 (LESS eq. 3 and ``matching.py``). Subtasks
+   come from ``target_subtask_column`` (else one task).
 
-Per-example gradients are exact and batched (one backward per packed row of examples, no padding, see
-:mod:`hf_select.scoring.gradients`), and projected layer by layer (:mod:`hf_select.scoring.projection`).
+Per-example gradients are exact and batched (one backward per batch: length-bucketed padded rows on CPU, packed
+rows on CUDA, see :mod:`hf_select.scoring.gradients`), and projected layer by layer (:mod:`hf_select.scoring.projection`). The cost
+record is :func:`hf_select.cost.flops.less_pipeline_flops` for the run's own lengths, projection and checkpoints
+(measured seconds per stage beside it), so :meth:`LessSelector.estimate_cost` and a run count the same FLOPs.
+
+Checked against princeton-nlp/LESS (``less/scripts/train/base_training_args.sh``, ``less/data_selection/
+collect_grad_reps.py``, ``matching.py``). Same as LESS: LoRA r=128, alpha=512, dropout 0.1 on q,k,v,o; warm-up on 5%
+of the pool for 4 epochs at lr 2e-5, linear schedule, warm-up ratio 0.03, AdamW (0.9, 0.999, 1e-8), no weight decay;
+checkpoint = end of each epoch; Adam-preconditioned pool gradients, plain target gradients, unit-normalised 8192-d
+projections; mean within a subtask, max across subtasks. Documented deviations (defaults chosen for CPU budgets;
+each is a knob):
+
+==========================  ======================================  ==========================================
+knob                        LESS                                    here (default)
+==========================  ======================================  ==========================================
+``max_length``              2048 (``max_seq_length``)               512
+``train_batch_size``        32 (1 per device x 32 accumulation,     32 examples per optimizer step
+                            one process)
+gradient batch              1 example per backward                  ``gradient_batch_size`` / ``gradient_max_tokens``
+                                                                    per backward (same per-example gradients)
+``projection_kind``         dense Rademacher (TRAK), fp16 input     ``"sparse_sign"`` (``projection_nnz=4``
+                                                                    non-zeros per coordinate; ``"rademacher"``
+                                                                    gives LESS's)
+``dtype``                   bfloat16 base                           ``"auto"``: bfloat16 where fast, else float32
+==========================  ======================================  ==========================================
 
 Example (tiny random model and a byte-level tokenizer, so it runs anywhere in seconds)::
 
@@ -30,7 +55,6 @@ Example (tiny random model and a byte-level tokenizer, so it runs anywhere in se
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,7 +80,8 @@ class LessConfig(SelectorConfig):
                                        metadata={"help": "Run forward/backward under torch.autocast in this dtype "
                                                          "(e.g. 'bfloat16'); None = the weights' dtype."})
     device: str | None = field(default=None, metadata={"help": "Torch device (default: cuda if available, else cpu)."})
-    max_length: int = field(default=512, metadata={"help": "Tokens kept per example (longer ones are truncated)."})
+    max_length: int = field(default=512, metadata={"help": "Tokens kept per example, longer ones are truncated "
+                                                           "(LESS: 2048)."})
     loss_on: str = field(default="completion", metadata={"help": "'completion' (prompt tokens masked) or 'all'."})
     append_eos: bool = field(default=True, metadata={"help": "Append the EOS token to each completion."})
     lora_r: int = field(default=128, metadata={"help": "LoRA rank (LESS: 128)."})
@@ -72,7 +97,8 @@ class LessConfig(SelectorConfig):
     adam_beta1: float = field(default=0.9, metadata={"help": "AdamW beta1 (also used for preconditioning)."})
     adam_beta2: float = field(default=0.999, metadata={"help": "AdamW beta2 (also used for preconditioning)."})
     adam_eps: float = field(default=1e-8, metadata={"help": "AdamW eps (also used for preconditioning)."})
-    train_batch_size: int = field(default=32, metadata={"help": "Examples per optimizer step (LESS: 128 on 4 GPUs)."})
+    train_batch_size: int = field(default=32, metadata={
+        "help": "Examples per optimizer step (LESS script: 1 per device x 32 accumulation)."})
     projection_dim: int = field(default=8192, metadata={"help": "Dimension of the projected features (LESS: 8192)."})
     projection_kind: str = field(default="sparse_sign",
                                  metadata={"help": "'sparse_sign' (sparse JL, fast), 'rademacher' (as LESS/TRAK) or "
@@ -89,7 +115,8 @@ class LessConfig(SelectorConfig):
     target_subtask_column: str | None = field(default=None,
                                               metadata={"help": "Target column naming each example's subtask (mean "
                                                                 "within, max across); None = one task."})
-    checkpoint_weighting: str = field(default="lr", metadata={"help": "'lr' (mean lr of the epoch, LESS) or 'uniform'."})
+    checkpoint_weighting: str = field(default="lr", metadata={
+        "help": "'lr' (mean lr of the epoch's steps, normalised to sum 1, as LESS) or 'uniform'."})
 
     def __post_init__(self) -> None:
         if not 0 < self.warmup_fraction <= 1:
@@ -150,9 +177,9 @@ class LessSelector(Selector):
     # -- model -------------------------------------------------------------------------------------------------
     def _load(self) -> tuple[Any, Any]:
         import torch
-        from peft import LoraConfig, get_peft_model
 
         from ..import_utils import require
+        from ..scoring.finetune import add_lora
         from ..scoring.models import fast_dtype, load_causal_lm, load_tokenizer
 
         require("peft", "the less selector")
@@ -164,15 +191,22 @@ class LessSelector(Selector):
         self._dtype = fast_dtype(device) if c.dtype == "auto" else c.dtype
         base = load_causal_lm(source, dtype=self._dtype, device=device)
         tokenizer = load_tokenizer(c.model, c.tokenizer)
-        lora = LoraConfig(r=c.lora_r, lora_alpha=c.lora_alpha, lora_dropout=c.lora_dropout,
-                          target_modules=list(c.lora_target_modules), task_type="CAUSAL_LM")
-        generator_state = torch.random.get_rng_state()
-        torch.manual_seed(c.seed)
-        try:
-            model = get_peft_model(base, lora)
-        finally:
-            torch.random.set_rng_state(generator_state)
-        return model, tokenizer
+        return add_lora(base, self.training_config()), tokenizer
+
+    def training_config(self) -> Any:
+        """The warm-up recipe for :func:`hf_select.scoring.finetune.train_lora` (one epoch = one checkpoint)."""
+        from ..scoring.dispatch import gradient_batching
+        from ..scoring.finetune import LoraTrainingConfig
+
+        c = self.config
+        return LoraTrainingConfig(
+            epochs=c.warmup_epochs, learning_rate=c.learning_rate, lr_scheduler_type="linear",
+            warmup_ratio=c.warmup_ratio, weight_decay=c.weight_decay, adam_beta1=c.adam_beta1,
+            adam_beta2=c.adam_beta2, adam_epsilon=c.adam_eps, lora_r=c.lora_r, lora_alpha=c.lora_alpha,
+            lora_dropout=c.lora_dropout, target_modules=list(c.lora_target_modules), batch_size=c.train_batch_size,
+            micro_batch_size=c.gradient_batch_size, micro_batch_tokens=c.gradient_max_tokens,
+            micro_batching=gradient_batching(c.gradient_batching, c.device), autocast_dtype=c.autocast_dtype,
+            seed=c.seed)
 
     def _encode(self, data: Any, tokenizer: Any) -> tuple[list[Any], dict[str, int]]:
         c = self.config
@@ -193,69 +227,26 @@ class LessSelector(Selector):
             return [row[col] for row in target]
         raise ValueError(f"target_subtask_column={col!r} needs a target Dataset or list of dicts with that column.")
 
-    # -- warm-up -----------------------------------------------------------------------------------------------
-    def _warmup(self, model: Any, examples: list[Any], pad_id: int, autocast: Any) -> list[dict[str, Any]]:
-        import torch
-
-        from ..scoring.dispatch import gradient_batching
-        from ..scoring.encoded import collate, collate_packed
-        from ..scoring.gradients import AdamState, per_example_losses, trainable_parameters
+    # -- scoring -----------------------------------------------------------------------------------------------
+    def pipeline_flops(self, model: Any, pool_lengths: list[int], target_lengths: list[int],
+                       warmup_lengths: list[int] | None = None) -> list[Any]:
+        """:func:`hf_select.cost.flops.less_pipeline_flops` for this configuration (checkpoints, projection)."""
+        from ..cost.flops import less_pipeline_flops
+        from ..scoring.finetune import trainable_lora_params
 
         c = self.config
-        params = trainable_parameters(model)
-        optimizer = torch.optim.AdamW([p for _, p in params], lr=c.learning_rate, betas=(c.adam_beta1, c.adam_beta2),
-                                      eps=c.adam_eps, weight_decay=c.weight_decay)
-        steps_per_epoch = math.ceil(len(examples) / c.train_batch_size)
-        total = steps_per_epoch * c.warmup_epochs
-        warm = max(1, math.ceil(c.warmup_ratio * total)) if c.warmup_ratio > 0 else 0
+        return less_pipeline_flops(model.get_base_model().config, pool_lengths, target_lengths,
+                                   lora_params=trainable_lora_params(model), warmup_fraction=c.warmup_fraction,
+                                   warmup_epochs=c.warmup_epochs, n_checkpoints=c.warmup_epochs,
+                                   proj_dim=c.projection_dim, warmup_lengths=warmup_lengths,
+                                   projection_nnz=c.projection_nnz if c.projection_kind == "sparse_sign" else None)
 
-        def lr_factor(step: int) -> float:  # linear warm-up then linear decay (HF "linear" schedule)
-            if step < warm:
-                return (step + 1) / warm
-            return max(0.0, (total - step) / max(1, total - warm))
-
-        rng = np.random.default_rng(c.seed)
-        device = next(p for _, p in params).device
-        packed = gradient_batching(c.gradient_batching, device) == "packed"
-        checkpoints, step = [], 0
-        model.train()
-        for _epoch in range(c.warmup_epochs):
-            order = rng.permutation(len(examples))
-            lrs = []
-            for start in range(0, len(examples), c.train_batch_size):
-                rows = order[start:start + c.train_batch_size]
-                lr = c.learning_rate * lr_factor(step)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
-                lrs.append(lr)
-                optimizer.zero_grad(set_to_none=True)
-                for m0 in range(0, len(rows), c.gradient_batch_size):
-                    micro = rows[m0:m0 + c.gradient_batch_size]
-                    chosen = [examples[i] for i in micro]
-                    batch = collate_packed(chosen, device) if packed else collate(chosen, pad_id, device)
-                    with autocast():
-                        loss = per_example_losses(model, batch).sum() / len(rows)
-                    loss.backward()
-                optimizer.step()
-                step += 1
-            state = [optimizer.state[p] for _, p in params]
-            checkpoints.append({
-                "weights": {n: p.detach().clone() for n, p in params},
-                "adam": AdamState([s["exp_avg"].clone() for s in state], [s["exp_avg_sq"].clone() for s in state],
-                                  c.adam_beta1, c.adam_beta2, c.adam_eps),
-                "lr": float(np.mean(lrs)),
-            })
-        model.eval()
-        return checkpoints
-
-    # -- scoring -----------------------------------------------------------------------------------------------
     def _score(self, dataset: Any, target: Any) -> np.ndarray:
-        import contextlib
         import time
 
         import torch
 
-        from ..cost.flops import lora_train_flops
+        from ..scoring.finetune import plan_steps, train_lora
         from ..scoring.gradients import gradient_features, normalize_rows, trainable_parameters
         from ..scoring.projection import ProjectionConfig, RandomProjector
 
@@ -271,51 +262,52 @@ class LessSelector(Selector):
             raise ValueError("No target example has a token to take a loss on (empty completions?); give targets with "
                              "non-empty completions or set loss_on='all'.")
         params = trainable_parameters(model)
-        n_lora = sum(p.numel() for _, p in params)
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         autocast_dtype = getattr(torch, c.autocast_dtype) if c.autocast_dtype else None
-        device = next(p for _, p in params).device
-
-        def autocast():
-            if autocast_dtype is None:
-                return contextlib.nullcontext()
-            return torch.autocast(device_type=device.type, dtype=autocast_dtype)
-
-        cfg = getattr(model.get_base_model(), "config", None)
         pool_len = [len(e.input_ids) for e in pool]
         target_len = [len(e.input_ids) for e in targets]
         rng = np.random.default_rng(c.seed)
         n_warm = max(1, int(round(c.warmup_fraction * len(pool))))
         warm_idx = np.sort(rng.choice(len(pool), size=n_warm, replace=False))
+        flops = {s.name: s for s in self.pipeline_flops(model, pool_len, target_len, [pool_len[i] for i in warm_idx])}
         with self.cost.stage("warmup_train") as st:
-            checkpoints = self._warmup(model, [pool[i] for i in warm_idx], pad_id, autocast)
-            st.tokens = int(sum(pool_len[i] for i in warm_idx) * c.warmup_epochs)
-            st.flops = lora_train_flops(cfg, [pool_len[i] for i in warm_idx], lora_params=n_lora,
-                                        epochs=c.warmup_epochs)
-            st.detail.update(examples=n_warm, epochs=c.warmup_epochs, lora_params=n_lora,
-                             learning_rates=[ck["lr"] for ck in checkpoints])
+            recipe = self.training_config()
+            bar = self._progress(sum(plan_steps(n_warm, recipe)), "LESS warm-up", unit="step")
+            run = train_lora(model, [pool[i] for i in warm_idx], recipe, pad_token_id=pad_id, keep_checkpoints=True,
+                             progress=bar.update_to if bar else None)
+            if bar:
+                bar.close()
+            checkpoints = run.checkpoints
+            st.tokens, st.flops = flops["warmup_train"].tokens, flops["warmup_train"].flops
+            st.detail.update(examples=n_warm, epochs=c.warmup_epochs, lora_params=run.lora_params,
+                             steps=run.steps, skipped_examples=run.skipped_examples, losses=run.losses,
+                             learning_rates=[ck.lr for ck in checkpoints])
         projector = RandomProjector([p.numel() for _, p in params],
                                     ProjectionConfig(dim=c.projection_dim, kind=c.projection_kind, seed=c.seed,
                                                      nnz=c.projection_nnz))
-        proj_flops_per_example = 2.0 * n_lora * (c.projection_nnz if c.projection_kind == "sparse_sign"
-                                                 else c.projection_dim)
-        weights = [ck["lr"] if c.checkpoint_weighting == "lr" else 1.0 for ck in checkpoints]
+        weights = [ck.lr if c.checkpoint_weighting == "lr" else 1.0 for ck in checkpoints]
+        if not sum(weights) > 0:
+            raise ValueError(f"Every warm-up optimizer step ran at learning rate 0 ({run.steps} step(s), the first one "
+                             "is the schedule's warm-up start), so the checkpoints carry no weight: warm up on more "
+                             "examples (warmup_fraction, smaller train_batch_size) or set warmup_ratio=0.")
+        weights = [w / sum(weights) for w in weights]
         similarity = np.zeros((len(pool), len(targets)), dtype=np.float64)
         kw = {"batch_size": c.gradient_batch_size, "max_tokens": c.gradient_max_tokens, "method": c.gradient_method,
               "batching": c.gradient_batching, "pad_token_id": pad_id, "autocast_dtype": autocast_dtype}
         for k, ck in enumerate(checkpoints, start=1):
             with torch.no_grad():
                 for n, p in params:
-                    p.copy_(ck["weights"][n])
+                    p.copy_(ck.weights[n])
             timings: dict[str, float] = {}
-            with self.cost.stage(f"checkpoint{k}/target_gradients", tokens=sum(target_len)) as st:
+            name = f"checkpoint{k}/target_gradients"
+            with self.cost.stage(name, tokens=flops[name].tokens, flops=flops[name].flops):
                 tfeat = normalize_rows(gradient_features(model, targets, projector, timings=timings, **kw))
-                st.flops = lora_train_flops(cfg, target_len, lora_params=n_lora)
-            with self.cost.stage(f"checkpoint{k}/pool_gradients", tokens=sum(pool_len)) as st:
+            name = f"checkpoint{k}/pool_gradients"
+            with self.cost.stage(name, tokens=flops[name].tokens, flops=flops[name].flops):
                 bar = self._progress(len(pool), f"LESS checkpoint {k}/{len(checkpoints)}")
                 for start in range(0, len(pool), c.pool_chunk_size):
                     chunk = pool[start:start + c.pool_chunk_size]
-                    feats = gradient_features(model, chunk, projector, adam_state=ck["adam"], timings=timings,
+                    feats = gradient_features(model, chunk, projector, adam_state=ck.adam, timings=timings,
                                               progress=bar.update_to if bar else None, **kw)
                     block = (normalize_rows(feats) @ tfeat.T).double().numpy()
                     similarity[start:start + len(chunk)] += weights[k - 1] * block
@@ -323,50 +315,37 @@ class LessSelector(Selector):
                         bar.base += len(chunk)
                 if bar:
                     bar.close()
-                st.flops = lora_train_flops(cfg, pool_len, lora_params=n_lora)
             proj_seconds = timings.get("projection", 0.0)
             self.cost.stages[-1].seconds -= proj_seconds  # projection time was measured inside the hooks
-            self.cost.add_stage(f"checkpoint{k}/projection", flops=proj_flops_per_example * (len(pool) + len(targets)),
-                                seconds=proj_seconds, kind=c.projection_kind, dim=c.projection_dim, lora_params=n_lora)
+            name = f"checkpoint{k}/projection"
+            self.cost.add_stage(name, flops=flops[name].flops, seconds=proj_seconds, **flops[name].detail)
         start = time.perf_counter()
         scores = aggregate_subtasks(similarity, subtasks)
-        self.cost.add_stage("influence", flops=2.0 * len(pool) * len(targets) * c.projection_dim * len(checkpoints),
-                            seconds=time.perf_counter() - start, subtasks=len(set(map(str, subtasks))),
-                            checkpoint_weights=weights)
+        self.cost.add_stage("influence", flops=flops["influence"].flops, seconds=time.perf_counter() - start,
+                            subtasks=len(set(map(str, subtasks))), checkpoint_weights=weights)
         self.cost.notes["less_config"] = {**self.config.to_dict(), "resolved_dtype": self._dtype}
         return scores
 
     def estimate_cost(self, dataset: Any, target: Any = None) -> Any:
-        """Analytic FLOPs of the whole pipeline (loads the model and tokenises; no forward or backward pass)."""
-        from ..cost.flops import less_pipeline_flops
+        """Analytic FLOPs of the whole pipeline (loads the model and tokenises; no forward or backward pass): the
+        warm-up at its expected share of the pool's tokens."""
         from ..cost.record import SelectionCost, hardware_info
-        from ..scoring.gradients import trainable_parameters
 
-        c = self.config
         if target is None:
             raise ValueError("less needs target examples to estimate its cost: pass target=...")
         model, tokenizer = self._load()
         pool, _ = self._encode(dataset, tokenizer)
         targets, _ = self._encode(target, tokenizer)
-        n_lora = sum(p.numel() for _, p in trainable_parameters(model))
-        stages = less_pipeline_flops(model.get_base_model().config, [len(e.input_ids) for e in pool],
-                                     [len(e.input_ids) for e in targets], lora_params=n_lora,
-                                     warmup_fraction=c.warmup_fraction, warmup_epochs=c.warmup_epochs,
-                                     n_checkpoints=c.warmup_epochs, proj_dim=c.projection_dim)
-        if c.projection_kind == "sparse_sign":  # nnz multiply-adds per coordinate instead of proj_dim
-            for st in stages:
-                if st.name.endswith("/projection"):
-                    st.flops *= c.projection_nnz / c.projection_dim
-                    st.detail["kind"] = "sparse_sign"
+        stages = self.pipeline_flops(model, [len(e.input_ids) for e in pool], [len(e.input_ids) for e in targets])
         return SelectionCost(stages=stages, hardware=hardware_info(),
-                             notes={"selector": self.name, "estimated": True, "less_config": c.to_dict()})
+                             notes={"selector": self.name, "estimated": True, "less_config": self.config.to_dict()})
 
-    def _progress(self, total: int, desc: str) -> Any:
+    def _progress(self, total: int, desc: str, unit: str = "ex") -> Any:
         if not self.config.show_progress:
             return None
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=total, desc=desc, unit="ex")
+        bar = tqdm(total=total, desc=desc, unit=unit)
         bar.base = 0
         bar.update_to = lambda done: bar.update(bar.base + done - bar.n)
         return bar

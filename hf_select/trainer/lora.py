@@ -1,54 +1,20 @@
-"""How many parameters LoRA will train: for pricing a FLOP budget before the trainer wraps the model with peft.
+"""How many parameters LoRA will train, for pricing a FLOP budget before the trainer wraps the model with peft.
 
 ``SelectiveSFTTrainer`` selects before ``SFTTrainer.__init__`` applies ``peft_config``, so the LoRA size is not visible
-on the model yet. :func:`trainable_lora_params` applies the same ``peft_config`` to a skeleton of the model on the
-``meta`` device (no memory, no weights) and counts what peft makes trainable, so every peft option (``r``,
-``target_modules`` incl. ``"all-linear"``, ``rank_pattern``, ``modules_to_save``, ``bias``) is honoured exactly.
+on the model yet. The count is exact (the ``peft_config`` applied to a ``meta``-device skeleton); it lives with the one
+LoRA trainer of the package in :mod:`hf_select.scoring.finetune` (importable without TRL, so selectors price their
+LoRA stages with the same function), and is re-exported here for the trainer.
 
 Example:
     >>> from peft import LoraConfig
     >>> from hf_select.scoring.models import tiny_llama
-    >>> model = tiny_llama(vocab_size=64)           # hidden 32, 2 layers
-    >>> trainable_lora_params(model, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"))
-    896
+    >>> lora = LoraConfig(r=4, target_modules=["q_proj"], task_type="CAUSAL_LM")
+    >>> trainable_lora_params(tiny_llama(vocab_size=64), lora)
+    512
 """
 
 from __future__ import annotations
 
-import copy
-from typing import Any
+from ..scoring.finetune import is_peft_model, trainable_lora_params
 
-
-def is_peft_model(model: Any) -> bool:
-    return hasattr(model, "get_base_model") and hasattr(model, "peft_config")
-
-
-def trainable_lora_params(model: Any, peft_config: Any = None) -> int | None:
-    """Trainable parameters of ``model`` once ``peft_config`` is applied; ``None`` when training is not LoRA.
-
-    ``model`` is a transformers model, a peft model (its trainable parameters are counted as they are), or a local
-    path / config holding ``config.json``.
-    """
-    if is_peft_model(model):
-        return int(sum(p.numel() for p in model.parameters() if p.requires_grad))
-    if peft_config is None:
-        return None
-    import torch
-    from peft import get_peft_model
-    from transformers import AutoConfig, AutoModelForCausalLM, PretrainedConfig
-
-    if isinstance(model, PretrainedConfig):
-        config = model
-    elif hasattr(model, "config"):
-        config = model.config
-    else:
-        config = AutoConfig.from_pretrained(model, local_files_only=True)
-    with torch.device("meta"):
-        try:
-            skeleton = type(model)(copy.deepcopy(config)) if hasattr(model, "config") else None
-        except TypeError:
-            skeleton = None
-        if skeleton is None:
-            skeleton = AutoModelForCausalLM.from_config(copy.deepcopy(config))
-    wrapped = get_peft_model(skeleton, copy.deepcopy(peft_config))
-    return int(sum(p.numel() for p in wrapped.parameters() if p.requires_grad))
+__all__ = ["is_peft_model", "trainable_lora_params"]

@@ -11,7 +11,7 @@ def test_demo_compares_selectors_and_writes_outputs(tmp_path, capsys):
     assert code == 0
     printed = capsys.readouterr().out
     assert "numpy share" in printed and "overlap (Jaccard)" in printed and "bm25~dsir" in printed
-    assert sorted(os.listdir(out)) == ["bm25", "dsir", "random", "summary.json"]
+    assert sorted(os.listdir(out)) == [".hf_select", "bm25", "dsir", "random", "summary.json"]
     for name in ("bm25", "dsir", "random"):
         assert sorted(os.listdir(out / name)) == ["cost.json", "selection", "subset.parquet"]
     summary = json.loads((out / "summary.json").read_text())
@@ -20,6 +20,12 @@ def test_demo_compares_selectors_and_writes_outputs(tmp_path, capsys):
     assert rows["bm25"]["target_share"] > 2 * rows["random"]["target_share"]
     assert rows["dsir"]["target_share"] > 2 * rows["random"]["target_share"]
     assert 0 <= summary["overlap_jaccard"]["bm25~random"] < 0.5
+    # a rerun replaces its own earlier output only with --overwrite
+    again = ["demo", "--selectors", "random", "--max-rows", "2000", "--output", str(out)]
+    assert main(again) == 2
+    assert "pass --overwrite" in capsys.readouterr().err and (out / "bm25").exists()
+    assert main(again + ["--overwrite"]) == 0
+    assert sorted(os.listdir(out)) == [".hf_select", "random", "summary.json"]
 
 
 def test_demo_unknown_selector_writes_nothing(tmp_path, capsys):

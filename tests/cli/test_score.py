@@ -33,9 +33,14 @@ def test_score_writes_scores_and_resumes(setup, capsys):
     assert table["row"] == list(range(7)) and len(table["score"]) == 7
     cost = json.loads((tmp / "out1" / "cost.json").read_text())
     assert cost["flops"] > 0 and cost["tokens"] > 0
+    assert cost["notes"]["paid_now"]["flops"] == cost["flops"]
     assert main(argv + ["--output", str(tmp / "out2")]) == 0
     assert "3 shard(s) reused, 0 computed" in capsys.readouterr().out
     assert pq.read_table(tmp / "out2" / "scores.parquet").to_pydict()["score"] == table["score"]
+    # issue 11 item 5: a cached rerun wrote flops 0 / tokens 0; the scores cost what they cost, this run paid nothing
+    rerun = json.loads((tmp / "out2" / "cost.json").read_text())
+    assert rerun["flops"] == cost["flops"] and rerun["tokens"] == cost["tokens"]
+    assert rerun["notes"]["paid_now"]["flops"] == 0 and rerun["notes"]["paid_now"]["tokens"] == 0
 
 
 def test_score_errors_are_one_line(setup, capsys):
@@ -45,3 +50,17 @@ def test_score_errors_are_one_line(setup, capsys):
     assert main(["score", "--dataset", str(pool), "--selector", "random", "--model", "x",
                  "--output", str(tmp / "o")]) == 2
     assert "does not apply" in capsys.readouterr().err
+
+
+def test_bad_cache_folder_and_output_fail_before_any_model_loads(setup, capsys):
+    tmp, _, pool = setup
+    a_file = tmp / "cache-file"
+    a_file.write_text("x")
+    missing_model = str(tmp / "no-model")  # loading it would fail with another message
+    assert main(["score", "--dataset", str(pool), "--model", missing_model, "--cache-dir", str(a_file),
+                 "--output", str(tmp / "o")]) == 2
+    assert "--cache-dir" in capsys.readouterr().err
+    (tmp / "mine").mkdir()
+    (tmp / "mine" / "notes.txt").write_text("keep")
+    assert main(["score", "--dataset", str(pool), "--model", missing_model, "--output", str(tmp / "mine")]) == 2
+    assert "did not write" in capsys.readouterr().err and (tmp / "mine" / "notes.txt").read_text() == "keep"

@@ -83,3 +83,14 @@ def test_cli_sft_errors(tmp_path, model_dir, capsys):
     config = _setup(tmp_path, model_dir, model_name_or_path=str(tmp_path / "missing"))
     assert main(["sft", "--config", config]) == 2
     assert "not a local folder" in capsys.readouterr().err
+
+
+def test_a_users_selection_folder_in_output_dir_is_refused_before_training(tmp_path, capsys):
+    from hf_select.cli.main import main
+
+    mine = tmp_path / "out" / "selection"
+    mine.mkdir(parents=True)
+    (mine / "notes.txt").write_text("keep")
+    config = _setup(tmp_path, str(tmp_path / "no-model-here"))  # loading it would fail with another message
+    assert main(["sft", "--config", config]) == 2
+    assert "did not write" in capsys.readouterr().err and (mine / "notes.txt").read_text() == "keep"

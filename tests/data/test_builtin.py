@@ -177,3 +177,31 @@ def test_build_is_deterministic_and_imports_nothing(tmp_path):
     for name in ("pool.parquet", "target.parquet"):
         table_a, table_b = pq.read_table(os.path.join(path_a, name)), pq.read_table(os.path.join(path_b, name))
         assert table_a.num_rows > 0 and table_a.equals(table_b)
+
+
+def test_losing_a_concurrent_build_keeps_the_winners(tmp_path, monkeypatch):
+    from hf_select.atomic import MARKER
+    from hf_select.data.builtin import build_builtin_pool
+
+    config = BuiltinPoolConfig(packages=(), include_stdlib=False, include_python_reference=False, min_domain_rows=1,
+                               target_domains=())
+    rows = [{"question": f"What does f{i} do?", "answer": f"It does thing number {i}.", "domain": "d",
+             "source": f"m.f{i}", "id": f"m.f{i}#summary", "part": "summary"} for i in range(5)]
+    monkeypatch.setattr(_pool_build, "collect_rows", lambda cfg: [dict(r) for r in rows])
+    real_to_table, calls = _pool_build.to_table, []
+    path = str(tmp_path / "builtin_pool" / "key")
+
+    def to_table(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:  # the other process finishes its build while this one is still writing
+            build_builtin_pool(config, path)
+        return real_to_table(*args, **kwargs)
+
+    monkeypatch.setattr(_pool_build, "to_table", to_table)
+    winner_before = None
+    meta = build_builtin_pool(config, path)
+    with open(os.path.join(path, "meta.json")) as fh:
+        winner_before = json.load(fh)
+    assert meta == winner_before  # the loser returns the winner's build, which stays in place
+    assert sorted(os.listdir(path)) == [MARKER, "meta.json", "pool.parquet", "target.parquet"]
+    assert os.listdir(tmp_path / "builtin_pool") == ["key"]  # no temporary folder left behind

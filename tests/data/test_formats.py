@@ -99,3 +99,74 @@ def test_unknown_view_and_format():
         text_view(CONV, "side")
     with pytest.raises(ValueError, match="format='weird'"):
         text_view(CONV, "full", format="weird")
+
+
+# -- real-world schemas (issue 9 item 4): Alpaca and ShareGPT in every view, never an answer dropped -------------
+ALPACA_ROW = {"instruction": "Sort", "input": "[3,1]", "output": "[1,3]"}
+SHAREGPT_ROW = {"conversations": [{"from": "system", "value": "Be brief."}, {"from": "human", "value": "Hi?"},
+                                  {"from": "gpt", "value": "Hello."}]}
+
+
+@pytest.mark.parametrize("row, fmt, query, prompt, completion", [
+    (ALPACA_ROW, "alpaca", "Sort\n\n[3,1]", "<|user|>\nSort\n\n[3,1]\n", "<|assistant|>\n[1,3]\n"),
+    ({"instruction": "Sort", "input": "", "output": "x"}, "alpaca", "Sort", "<|user|>\nSort\n", "<|assistant|>\nx\n"),
+    ({"instruction": "Summarise", "context": "Long text.", "response": "Short.", "category": "summarization"},
+     "alpaca", "Summarise\n\nLong text.", "<|user|>\nSummarise\n\nLong text.\n", "<|assistant|>\nShort.\n"),
+    ({"question": "2+2?", "answer": "4"}, "alpaca", "2+2?", "<|user|>\n2+2?\n", "<|assistant|>\n4\n"),
+    ({"instruction": "Go on", "input": None, "output": "B", "system": "Sys", "history": [["Start", "A"]]}, "alpaca",
+     "Start", "<|system|>\nSys\n<|user|>\nStart\n<|assistant|>\nA\n<|user|>\nGo on\n", "<|assistant|>\nB\n"),
+    (SHAREGPT_ROW, "sharegpt", "Hi?", "<|system|>\nBe brief.\n<|user|>\nHi?\n", "<|assistant|>\nHello.\n"),
+    ({"conversations": [{"role": "user", "content": "U"}, {"role": "assistant", "content": "A"}]}, "sharegpt", "U",
+     "<|user|>\nU\n", "<|assistant|>\nA\n"),
+])
+def test_real_world_schemas_in_every_view(row, fmt, query, prompt, completion):
+    for data in ([row], datasets.Dataset.from_list([row])):
+        assert detect_format(data) == fmt
+        assert text_view(data, "query") == [query]
+        assert text_view(data, "completion") == [completion]
+        assert text_view(data, "full") == [prompt + completion]
+        assert prompt_completion_texts(data) == [(prompt, completion)]
+
+
+def test_real_world_schemas_use_the_chat_template():
+    class Template:
+        chat_template = "t"
+
+        def apply_chat_template(self, msgs, tokenize=False, add_generation_prompt=False):
+            return "".join(f"[{m['role']}]{m['content']}" for m in msgs) + ("[assistant]" if add_generation_prompt
+                                                                              else "")
+
+    (prompt, completion), = prompt_completion_texts([ALPACA_ROW], tokenizer=Template())
+    assert prompt == "[user]Sort\n\n[3,1][assistant]" and completion == "[1,3]"
+
+
+def test_alpaca_as_target_is_read_like_the_pool():
+    import hf_select as hs
+
+    answers = ("cats purr", "stocks fell", "cats nap", "rain today", "dogs bark")
+    pool = [{"instruction": "Q", "input": "", "output": w} for w in answers]
+    res = hs.select(pool, "bm25", target=[{"instruction": "Tell me", "output": "cats"}], k=2, text_view="full")
+    assert sorted(res.indices.tolist()) == [0, 2]
+
+
+@pytest.mark.parametrize("rows, exc, match", [
+    ([{"instruction": "Sort", "output": None}], TypeError, "Row 0, column 'output': text is None"),
+    ([{"instruction": "Sort", "output": 3}], TypeError, "column 'output': expected a string"),
+    ([{"instruction": "S", "output": "o", "history": [["only one"]]}], ValueError, "history', turn 0"),
+    ([{"conversations": [{"from": "robot", "value": "x"}]}], ValueError, "unknown role 'robot'"),
+    ([{"conversations": []}], ValueError, "non-empty list"),
+    ([{"conversations": ["text"]}], ValueError, "turn 0: expected a dict"),
+])
+def test_real_world_schema_errors_name_row_and_column(rows, exc, match):
+    with pytest.raises(exc, match=match):
+        text_view(rows, "full")
+
+
+def test_a_lone_fallback_column_is_read_but_other_columns_are_named():
+    with pytest.warns(UserWarning, match=r"columns \['reply'\] are not read"):
+        assert text_view([{"question": "Why?", "reply": "Because."}], "full") == ["Why?"]
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert text_view([{"question": "Why?"}], "full") == ["Why?"]  # nothing else to read: no warning

@@ -1,5 +1,7 @@
 """Per-shard cache: resume after a kill recomputes only missing shards; corrupted shards are recomputed."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -101,3 +103,82 @@ def test_key_changes_with_config(run, tiny_model, byte_tokenizer, tmp_path):
     b = nll_for_texts(tiny_model, byte_tokenizer, TEXTS, NLLConfig(dtype="bfloat16", show_progress=False),
                       cache_dir=tmp_path / "cache", shard_size=3)
     assert a.cache["key"] != b.cache["key"] and b.cache["loaded"] == []
+
+
+def _fill_worker(root, barrier, log_dir):
+    import time
+
+    from hf_select.scoring.cache import ShardCache
+
+    cache = ShardCache(root, "shared", num_rows=12, shard_size=2)
+    barrier.wait()
+
+    def compute(shard):
+        time.sleep(0.05)
+        with open(os.path.join(log_dir, f"{os.getpid()}-{shard}"), "w"):
+            pass
+        return {"v": np.arange(*cache.shard_ranges()[shard], dtype=float)}
+
+    out, computed, loaded = cache.fill(range(cache.num_shards), compute)
+    assert sorted(out) == list(range(6)) and sorted(computed + loaded) == list(range(6))
+    assert np.concatenate([out[s]["v"] for s in range(6)]).tolist() == list(range(12))
+
+
+def test_concurrent_runs_compute_each_shard_once(tmp_path):
+    # issue 9 item 7: two runs on one cache both computed every shard
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    barrier, log_dir = ctx.Barrier(2), tmp_path / "log"
+    log_dir.mkdir()
+    procs = [ctx.Process(target=_fill_worker, args=(str(tmp_path / "cache"), barrier, str(log_dir)))
+             for _ in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0, 0]
+    shards = sorted(int(name.split("-")[1]) for name in os.listdir(log_dir))
+    assert shards == list(range(6))  # each shard computed by exactly one of the two runs
+
+
+def test_fill_waits_for_a_shard_another_run_holds(tmp_path):
+    from filelock import FileLock
+
+    cache = ShardCache(tmp_path, "k", num_rows=4, shard_size=2)
+    held = FileLock(str(cache.root / ".shard-00000.lock"))
+    held.acquire()
+    order = []
+
+    def compute(shard):
+        order.append(shard)
+        if shard == 1:  # the other run finishes shard 0 and lets go while this one works on shard 1
+            cache.save(0, {"v": np.array([7.0, 7.0])})
+            held.release()
+        return {"v": np.zeros(2)}
+
+    out, computed, loaded = cache.fill([0, 1], compute)
+    assert order == [1] and computed == [1] and loaded == [0]
+    assert out[0]["v"].tolist() == [7.0, 7.0]
+
+
+def test_bad_cache_folder_is_a_clear_error(tmp_path):
+    from hf_select.scoring.cache import CacheDirError, check_cache_dir
+
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    with pytest.raises(CacheDirError, match="is a file, not a folder"):
+        ShardCache(a_file, "k", num_rows=2, shard_size=1)
+    with pytest.raises(CacheDirError, match="is a file"):
+        check_cache_dir(a_file / "sub")
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "k").write_text("x")  # a file where the key folder goes
+    with pytest.raises(CacheDirError, match="cannot create"):
+        ShardCache(tmp_path / "c", "k", num_rows=2, shard_size=1)
+    if os.geteuid() != 0:  # root writes anywhere
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(0o500)
+        with pytest.raises(CacheDirError, match="not writable"):
+            check_cache_dir(ro / "cache")
+    assert check_cache_dir(tmp_path / "new" / "deeper") == tmp_path / "new" / "deeper"

@@ -68,17 +68,44 @@ def test_duplicate_of_target_ranks_high(tiny):
     assert 13 in np.argsort(-scores)[:4]  # the exact duplicate
 
 
-def test_estimate_cost_matches_the_measured_stages(tiny):
+@pytest.mark.parametrize("kind, nnz", [("sparse_sign", 4), ("rademacher", None)])
+def test_cost_is_less_pipeline_flops_for_the_configured_checkpoints_and_projection(tiny, kind, nnz):
+    """The run's stages and the estimate are cost.flops.less_pipeline_flops (the run with its drawn warm-up rows)."""
+    from peft import LoraConfig
+
+    from hf_select.cost.flops import less_pipeline_flops
+    from hf_select.scoring.finetune import trainable_lora_params
+    from hf_select.selectors.less import encode_examples
+
     model, tok = tiny
-    target = [{"prompt": "What is 3 plus 3?", "completion": " 6."}]
-    sel = hs.get_selector("less", model=model, tokenizer=tok, **FAST)
+    target = [{"prompt": "What is 3 plus 3?", "completion": " 6."}, {"prompt": "Colour?", "completion": " Blue."}]
+    sel = hs.get_selector("less", model=model, tokenizer=tok, projection_kind=kind, **FAST)
     estimate = sel.estimate_cost(pool_rows(), target=target)
     sel.score(pool_rows(), target=target)
-    measured = {s.name: s.flops for s in sel.last_cost.stages}
-    est = {s.name: s.flops for s in estimate.stages}
-    for name in ("checkpoint1/pool_gradients", "checkpoint2/target_gradients", "checkpoint1/projection", "influence"):
-        assert est[name] == pytest.approx(measured[name], rel=1e-6), name
-    assert est["warmup_train"] == pytest.approx(measured["warmup_train"], rel=0.5)  # expected vs drawn subset
+    pool_len = [len(e.input_ids) for e in encode_examples(pool_rows(), tok, max_length=512)[0]]
+    target_len = [len(e.input_ids) for e in encode_examples(target, tok, max_length=512)[0]]
+    lora = trainable_lora_params(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "k_proj", "v_proj",
+                                                                                       "o_proj"]))
+    warm = np.sort(np.random.default_rng(0).choice(16, size=8, replace=False))  # warmup_fraction 0.5, seed 0
+    common = dict(lora_params=lora, warmup_fraction=0.5, warmup_epochs=2, n_checkpoints=2, proj_dim=256,
+                  projection_nnz=nnz)
+    expected = less_pipeline_flops(model.config, pool_len, target_len, warmup_lengths=[pool_len[i] for i in warm],
+                                   **common)
+    measured = {s.name: s for s in sel.last_cost.stages}
+    assert sorted(s.name for s in expected) == sorted(n for n in measured if n not in ("load", "encode", "other"))
+    for st in expected:
+        assert measured[st.name].flops == st.flops and measured[st.name].tokens == st.tokens, st.name
+    assert measured["checkpoint2/projection"].detail["kind"] == ("dense" if nnz is None else "sparse_sign")
+    expected_estimate = less_pipeline_flops(model.config, pool_len, target_len, **common)
+    assert [(s.name, s.flops, s.tokens) for s in estimate.stages] == \
+        [(s.name, s.flops, s.tokens) for s in expected_estimate]
+    dense = 2.0 * lora * 256 * (16 + 2)
+    assert measured["checkpoint1/projection"].flops == (dense if nnz is None else dense * 4 / 256)
+    # 8 warm-up rows, 4 per step, 2 epochs: 4 steps at 1e-3 x (0, 1, 2/3, 1/3) (transformers' linear schedule with
+    # ceil(0.03 x 4) = 1 warm-up step); the hand-written schedule before gave (1, 1, 2/3, 1/3), one step ahead
+    lrs = measured["warmup_train"].detail["learning_rates"]
+    assert lrs == pytest.approx([0.5e-3, 0.5e-3], rel=1e-9)
+    assert measured["influence"].detail["checkpoint_weights"] == pytest.approx([0.5, 0.5])  # normalised, as LESS
 
 
 def test_aggregate_subtasks():

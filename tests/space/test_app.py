@@ -17,8 +17,7 @@ def plan_args(methods=("random", "bm25", "perplexity", "less"), unit="FLOPs", bu
     return [*POOL, list(methods), unit, str(budget), gpu, mfu, n_gpus, train_params, selector_params, pool_tokens]
 
 
-def select_args(methods, target_source="Embedded target task", target_text="", pool=POOL,
-                bm25_tokens="words (split at punctuation)"):
+def select_args(methods, target_source="Embedded target task", target_text="", pool=POOL, bm25_tokens="delete"):
     return [*pool, target_source, target_text, None, list(methods), bm25_tokens, FRACTION, 0]
 
 
@@ -124,8 +123,7 @@ def test_select_from_uploaded_pool(client, tmp_path):
     path = tmp_path / "pool.jsonl"
     path.write_text("\n".join(rows) + "\n")
     pool = ["Upload a file", POOL_ROWS, handle_file(str(path)), "", "train"]
-    args = [*pool, "Paste examples", "what moved stocks today", None, ["bm25", "embedding"],
-            "paper (delete punctuation)", 0.25, 0]
+    args = [*pool, "Paste examples", "what moved stocks today", None, ["bm25", "embedding"], "delete", 0.25, 0]
     status, top, mix, card, choice, summary = client.predict(*args, api_name="/select")
     assert "Error" not in status, status
     assert summary["bm25"]["k"] == summary["embedding"]["k"] == 5
@@ -181,7 +179,8 @@ def test_push_through_the_space_to_a_loopback_hub(client, loopback_hub, hub_user
     assert "already up to date" in again
     rows, meta = hs.load_selection(repo)
     assert rows.num_rows == round(FRACTION * POOL_ROWS)
-    assert "hf_select_score" in rows.column_names and rows["domain"].count("numpy") > rows.num_rows / 4
+    pool_share = hs.load_builtin_pool(max_rows=POOL_ROWS)["domain"].count("numpy") / POOL_ROWS
+    assert "hf_select_score" in rows.column_names and rows["domain"].count("numpy") / rows.num_rows > 2 * pool_share
     # online, a Hub dataset id works as a pool: select from the subset just pushed
     hub_pool = ["Hub dataset", POOL_ROWS, None, repo, "train"]
     status, top, mix, card, choice, summary = client.predict(*select_args(["bm25"], pool=hub_pool),
@@ -204,3 +203,100 @@ def test_config_token_is_a_password_field_and_run_history_is_off(space_url):
     assert config.get("run_history") is False  # Gradio would otherwise keep every call's inputs in the browser
     apis = {d.get("api_name") for d in config["dependencies"] if d.get("api_visibility", "public") == "public"}
     assert {"plan", "select", "card", "push"} <= apis
+
+
+# -- hardening (issue 9 item 6), one default (issue 11), named endpoints (issue 14) ------------------------------
+def test_api_endpoints_have_named_parameters(client, app_module):
+    import inspect
+
+    api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    for endpoint, handler in (("/plan", app_module.run_plan), ("/select", app_module.run_select),
+                              ("/push", app_module.run_push)):
+        names = [p["parameter_name"] for p in api[endpoint]["parameters"]]
+        expected = [n for n in inspect.signature(handler).parameters if n not in ("cfg", "progress", "results")]
+        assert names == expected, endpoint
+        assert not any(n.startswith("param_") for n in names)
+    plot, summary, table = client.predict(*plan_args()[:5], methods=["random", "bm25"], unit="FLOPs", budget="1e16",
+                                          gpu="H100", mfu=0.4, n_gpus=1, train_params="7e9",
+                                          selector_params="1.35e8", pool_tokens="0", api_name="/plan")
+    assert "Recommended" in summary
+
+
+@pytest.mark.parametrize("hub_id", ["/etc", "../secret", "./data", "data", "a/b/c", "~/x", "buckets/x", "json",
+                                    "org/na me", "org/" + "n" * 120])
+def test_hub_dataset_id_must_be_a_repo_id(app_module, hub_id):
+    with pytest.raises(ValueError, match="Hub dataset"):
+        app_module.load_pool("Hub dataset", 10, None, hub_id, "train", app_module.SpaceConfig())
+
+
+def test_hub_dataset_id_is_never_read_from_this_machine(app_module, loopback_hub, tmp_path, monkeypatch):
+    # issue 9 item 6a: a server folder typed as the Hub id was loaded and its rows (a secret) shown
+    secret = tmp_path / "org" / "secrets"
+    secret.mkdir(parents=True)
+    (secret / "train.jsonl").write_text('{"text": "TOP-SECRET-VALUE"}\n')
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError) as err:
+        app_module.load_pool("Hub dataset", 10, None, "org/secrets", "train", app_module.SpaceConfig())
+    assert "Could not read the Hub dataset 'org/secrets'" in str(err.value)
+    assert "TOP-SECRET" not in str(err.value)
+    with pytest.raises(ValueError, match="Split"):
+        app_module.load_pool("Hub dataset", 10, None, "org/secrets", "../train", app_module.SpaceConfig())
+
+
+def test_pasted_text_and_uploads_are_limited(app_module, space_url, tmp_path):
+    cfg = app_module.SpaceConfig(max_paste_chars=1000)
+    with pytest.raises(ValueError, match="1,001 characters; this Space accepts up to 1,000"):
+        app_module.load_target("Paste examples", "x" * 1001, None, cfg)
+    assert app_module.load_target("Paste examples", "x" * 1000, None, cfg).num_rows == 1
+    # gradio refuses an upload over the limit before storing it (HTTP 413), and sweeps stored uploads
+    import json
+    import urllib.error
+    import urllib.request
+
+    limit = app_module.LAUNCH_KWARGS["max_file_size"]
+    assert limit == int(app_module.SpaceConfig.from_env().max_upload_mb * 2**20)
+    with urllib.request.urlopen(space_url + "config", timeout=30) as r:
+        assert json.load(r)["max_file_size"] == limit
+    boundary = "hfselectboundary"
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"big.jsonl\"\r\n"
+            "Content-Type: application/octet-stream\r\n\r\n").encode()
+    body = head + b"x" * (limit + 1024) + f"\r\n--{boundary}--\r\n".encode()
+    request = urllib.request.Request(space_url + "gradio_api/upload", data=body, method="POST",
+                                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(request, timeout=120)
+    assert err.value.code == 413
+    demo = app_module.build_demo(max_pool_rows=10)
+    assert demo.delete_cache == (app_module.SpaceConfig().cache_sweep_seconds,
+                                 app_module.SpaceConfig().cache_max_age_seconds)
+
+
+@pytest.mark.parametrize("token", ["hf_abcQZ\r\nSet-Cookie: QZx", "hf_secretQZ\x00QZvalue", "hf_ QZspaced QZtok",
+                                   "hf_ünïcodeQZ_tok", "QZshrt"])
+def test_a_malformed_token_is_never_echoed(app_module, token):
+    # issue 9 item 6c: a token with CR/LF/NUL came back (escaped) in the error message
+    results = {"random": hs.select(["a b", "c d", "e f"], "random", k=1)}
+    status, token_out = app_module.run_push(results, "random", "user/x", token, True, "subset")
+    assert status.startswith("**Error:**") and "not a Hugging Face access token" in status and token_out == ""
+    assert "QZ" not in status and "\\x00" not in status and "\\r" not in status
+
+
+def test_bm25_uses_the_library_default(app_module, client, space_url):
+    import dataclasses
+    import json
+    import urllib.request
+
+    from hf_select.selectors.bm25 import BM25Config
+
+    default = next(f.default for f in dataclasses.fields(BM25Config) if f.name == "punctuation")
+    choices, space_default = app_module.bm25_token_choices()
+    assert space_default == default and default in {mode for _, mode in choices}
+    import space_handlers  # beside app.py, on the path once the app is loaded
+
+    assert space_handlers.selector_options("bm25", default) == {}
+    other = next(mode for _, mode in choices if mode != default)
+    assert space_handlers.selector_options("bm25", other) == {"punctuation": other}
+    with urllib.request.urlopen(space_url + "config", timeout=30) as r:
+        config = json.load(r)
+    radio = next(c for c in config["components"] if c.get("props", {}).get("elem_id") == "bm25-tokens")
+    assert radio["props"]["value"] == default
