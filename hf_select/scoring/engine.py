@@ -53,8 +53,8 @@ class NLLConfig:
     device: str = field(default="auto", metadata={"help": "'auto' (CUDA if available), 'cpu', 'cuda', 'cuda:1', ..."})
     compile: str = field(default="auto", metadata={
         "help": f"torch.compile the decoder and the LM-head NLL chunk, one of {COMPILE_MODES}: 'auto' on CPU for "
-                "pools of at least compile_min_tokens tokens (~1.3-1.5x tokens/s after a one-off 20-100 s compile), "
-                "falling back to eager with a logged reason when compiling fails (see scoring/compiled.py)."})
+                "pools of at least compile_min_tokens tokens (~1.25x tokens per CPU-second after a one-off ~1 minute "
+                "compile), falling back to eager with a logged reason when compiling fails (scoring/compiled.py)."})
     compile_min_tokens: int = field(default=DEFAULT_COMPILE_MIN_TOKENS, metadata={
         "help": "With compile='auto': compile only when the examples hold at least this many tokens to score."})
     show_progress: bool = field(default=True, metadata={"help": "tqdm progress bar with tokens/s."})

@@ -79,6 +79,7 @@ def test_compiled_scores_match_eager_fp32(tiny_model, examples, dtype):
     tol = 1e-4 if dtype == "float32" else 5e-2
     np.testing.assert_allclose(res.mean_nll, ref.mean_nll, atol=tol, rtol=0, equal_nan=True)
     assert compiled._COMPILED_DECODERS.get(tiny_model.get_decoder()) is not None  # cached for the next shard
+    assert all("forward" not in vars(layer) for layer in tiny_model.get_decoder().layers)  # layers given back
 
 
 def test_auto_stays_eager_for_a_small_pool(tiny_model, examples):
@@ -137,3 +138,17 @@ def test_model_selectors_pass_the_compile_knobs_to_the_engine():
     config = sel.engine_config()
     assert (config.compile, config.compile_min_tokens) == ("off", 7)
     assert hs.get_selector("perplexity").engine_config().compile == "auto"
+
+
+def test_regional_compilation_needs_identical_unhooked_layers(tiny_model):
+    from hf_select.scoring.compiled import regional_layers
+
+    decoder = tiny_model.get_decoder()
+    assert regional_layers(decoder) is decoder.layers
+    layer = decoder.layers[0]
+    layer.forward = layer.forward  # an instance attribute, as accelerate's hooks set: not shared with the others
+    try:
+        assert regional_layers(decoder) is None
+    finally:
+        del layer.forward
+    assert regional_layers(torch.nn.Linear(2, 2)) is None
