@@ -14,7 +14,8 @@ All runs score the same embedded-pool rows with SmolLM2-135M-Instruct through ``
 
 Three figures: scoring wall time (slowest process) against ``naive`` and ``competent``, and the share of the physical
 limit, perfect scaling (``speed-up over naive / number of processes``). Agreement: the largest score difference from
-the 1-process run (the shards are the same computations, so 0 on CPU). Nothing is written unless ``--out FILE``.
+the 1-process run: 0 for ``ours`` (the shards are the same computations); bf16 noise (~1e-2) for ``competent``, whose
+halves batch the rows differently. Nothing is written unless ``--out FILE``.
 
 Run (the README figures):
     python examples/benchmarks/bench_distributed.py --n-examples 200 --out /tmp/bench_distributed.csv
