@@ -36,6 +36,7 @@ def main(argv: list[str] | None = None) -> None:
     from trl import SFTConfig
 
     from hf_select import SelectionConfig, SelectiveSFTTrainer, load_builtin_pool, load_builtin_target
+    from hf_select.cost.formatting import format_flops
     from hf_select.scoring.models import load_tokenizer, smollm2_local_path
 
     path = smollm2_local_path()
@@ -50,14 +51,14 @@ def main(argv: list[str] | None = None) -> None:
         selection=SelectionConfig(target=load_builtin_target("validation"), budget_flops=args.budget_flops,
                                   train_model=model.config, train_epochs=args.epochs),
     )
-    plan = trainer.selection_plan()
+    plan = trainer.cost_summary().to_dict()  # before training: the selection and the predicted training
     print("plan:", json.dumps({k: plan[k] for k in ("selector", "num_selected", "pool_rows", "selection_flops",
                                                      "train_flops_predicted", "budget_flops")}, default=str))
     trainer.train()
     s = trainer.cost_summary()
-    print(f"spent {s['total_flops']:.3g} of {args.budget_flops:.3g} FLOPs (selection {s['selection_flops']:.3g}, "
-          f"training {s['train_flops_measured']:.3g}); stopped by budget: {s['stopped_by_budget']} "
-          f"at step {s['budget_stop_step']}")
+    print(s)
+    print(f"spent {format_flops(s.total_flops)} of {format_flops(args.budget_flops)} FLOPs; stopped by budget: "
+          f"{s.stopped_by_budget} at step {s.budget_stop_step}")
 
 
 if __name__ == "__main__":

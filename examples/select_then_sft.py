@@ -70,13 +70,10 @@ def main(argv: list[str] | None = None) -> None:
                                   filters=[MalformedFilter(), ExactDedupFilter()]),
     )
     res = trainer.selection
-    print(f"selected {res.k} of {len(res.scores)} rows with {res.selector} in {res.cost.seconds:.1f}s "
-          f"({res.cost.flops:.3g} FLOPs); filter drops: {res.config['filter_drops']}")
+    print(f"selected {res.k} of {len(res.scores)} rows with {res.selector}; filter drops: {res.config['filter_drops']}")
     trainer.train()
-    s = trainer.cost_summary()
     after = target_loss(trainer.model, tokenizer, test, args.max_length)
-    print(f"training FLOPs: measured {s['train_flops_measured']:.3g}, predicted {s['train_flops_predicted']:.3g}; "
-          f"{s['train_tokens']} tokens in {s['train_seconds']:.1f}s")
+    print(trainer.cost_summary())
     print(f"target test loss: {before:.4f} -> {after:.4f}  (cost summary: {args.output_dir}/hf_select_cost.json)")
 
 

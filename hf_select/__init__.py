@@ -22,6 +22,7 @@ _import_structure: dict[str, list[str]] = {
     "data.builtin": ["load_builtin_pool", "load_builtin_target"],
     "trainer": ["SelectiveSFTTrainer", "SelectionMixin", "get_trainer", "register_trainer"],
     "hub": ["load_selection", "push_selection"],
+    "streaming": [],
 }
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -33,6 +34,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .result import SelectionResult
     from .selection import select
     from .selectors import Selector, SelectorConfig, get_selector, list_selectors, register_selector
+    from . import streaming
     from .trainer import SelectionMixin, SelectiveSFTTrainer, get_trainer, register_trainer
 else:
     import sys

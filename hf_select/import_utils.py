@@ -37,6 +37,8 @@ INSTALL_HINTS: dict[str, str] = {
     "flash_attn": 'pip install "hf-select[flash]"   # needs CUDA',
     "gguf": 'pip install "hf-select[assets]"',
     "rank_bm25": "pip install rank_bm25",
+    "datatrove": 'pip install "hf-select[datatrove]"',
+    "ray": "pip install ray",
 }
 
 # Distribution names that differ from the import name.
@@ -150,6 +152,10 @@ def is_flash_attn_available(min_version: str | None = None) -> bool:
     import torch
 
     return torch.cuda.is_available()
+
+
+def is_datatrove_available(min_version: str | None = None) -> bool:
+    return is_package_available("datatrove", min_version)
 
 
 def is_cuda_available() -> bool:

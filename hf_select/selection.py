@@ -48,7 +48,11 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def _provenance(ds: Any) -> dict[str, Any]:
+def _provenance(ds: Any, streamed: Any = None) -> dict[str, Any]:
+    if streamed is not None:  # a streamed pool (hf_select.streaming): its fingerprint, shards and cache
+        return {"dataset_fingerprint": streamed.fingerprint, "dataset_num_rows": streamed.num_rows,
+                **streamed.provenance(), "versions": _versions(),
+                "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     info = getattr(ds, "info", None)
     return {
         "dataset_fingerprint": getattr(ds, "_fingerprint", None),
@@ -80,10 +84,13 @@ def select(
     train_model: Any = None,
     train_epochs: float | None = None,
     train_lora_params: int | None = None,
+    train_convention: str | None = None,
     filters: list[Any] | None = None,
     columns: dict[str, str] | None = None,
     target_columns: dict[str, str] | None = None,
     config: SelectionConfig | None = None,
+    streaming: bool | None = None,
+    stream_config: Any = None,
     **selector_kwargs: Any,
 ) -> SelectionResult:
     """Score ``dataset`` with ``selector`` and keep ``k`` rows (or a ``fraction``, or what a FLOP budget allows).
@@ -99,17 +106,24 @@ def select(
         seed: seed for the selector (when it has one) and the randomised strategies.
         train_model: the model to be trained (parameter count, transformers config or local path), for budgets.
         train_epochs: epochs the budget pays for.
-        train_lora_params: trainable LoRA parameters when that training is LoRA (priced on a frozen base).
+        train_lora_params: trainable LoRA parameters of that training (used by ``train_convention="lora"``).
+        train_convention: training-FLOP convention of the budget: ``"full"`` (6N per token) or ``"lora"``.
         filters: ``hf_select.filters`` objects applied before scoring (dropped rows get score ``-inf``).
         columns / target_columns: rename columns of the pool / target to TRL names before reading them, e.g.
             ``{"question": "prompt", "answer": "completion"}`` (the result keeps the pool's own columns).
         config: a :class:`SelectionConfig` holding all of the above; explicit arguments override its fields.
+        streaming: read the pool as a stream in bounded memory (``True``), in memory (``False``), or decide
+            (``None``: ``IterableDataset``s and large shard globs / folders stream; see :mod:`hf_select.streaming`).
+            A streamed selection's indices are stream positions; write its rows with
+            ``hf_select.streaming.write_subset``.
+        stream_config: :class:`hf_select.streaming.StreamConfig` (shard size, cache folder, ...).
         **selector_kwargs: options of the selector's config (e.g. ``aggregate="max"`` for bm25).
     """
     overrides = {"selector": selector, "target": target, "k": k, "fraction": fraction, "budget_flops": budget_flops,
                  "strategy": strategy, "strategy_kwargs": strategy_kwargs, "seed": seed, "train_model": train_model,
-                 "train_epochs": train_epochs, "train_lora_params": train_lora_params, "filters": filters,
-                 "columns": columns, "target_columns": target_columns}
+                 "train_epochs": train_epochs, "train_lora_params": train_lora_params,
+                 "train_convention": train_convention, "filters": filters, "columns": columns,
+                 "target_columns": target_columns}
     fields = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)} if config is not None else {}
     if config is not None and any(overrides[n] is not None for n in ("k", "fraction", "budget_flops")):
         fields.update(k=None, fraction=None, budget_flops=None)  # an explicit size replaces the config's size
@@ -119,13 +133,22 @@ def select(
     fields.pop("selector_kwargs", None)
     cfg = SelectionConfig(**fields)
 
-    pool = as_dataset(dataset, "dataset")
-    read = map_columns(pool, cfg.columns, "columns")  # what selectors and filters read; the result keeps `pool`
+    from .streaming.pool import open_pool
+
+    stream, in_memory = open_pool(dataset, streaming, stream_config)
+    pool = as_dataset(in_memory, "dataset") if stream is None else None
+    read = map_columns(pool, cfg.columns, "columns") if stream is None else None  # what selectors and filters read
     target_ds = as_dataset(cfg.target, "target", columns=cfg.target_columns) if cfg.target is not None else None
     size_name, size_value = cfg.size_spec()
     if size_name == "budget_flops" and cfg.train_model is None:
         raise ValueError("budget_flops needs train_model=<parameter count | config | local path> to price training.")
-    _check_strategy(cfg, size_name, size_value, pool.num_rows)
+    if stream is not None and (size_name == "budget_flops" or cfg.filters or cfg.columns):
+        raise ValueError("A streamed pool takes k= or fraction= (not budget_flops), no filters and no columns=: "
+                         "prepare the shards first, or pass streaming=False to load the pool in memory.")
+    rows = stream.num_rows_hint if stream is not None else pool.num_rows  # a stream's: None until pass one
+    if rows is None:
+        rows = size_value if size_name == "k" else 1  # the options are checked now, the size after pass one
+    _check_strategy(cfg, size_name, size_value, rows)
 
     if isinstance(cfg.selector, str) and "seed" not in selector_kwargs:
         seeded = "seed" in {f.name for f in dataclasses.fields(get_selector_class(cfg.selector).config_class)}
@@ -138,36 +161,41 @@ def select(
 
         check_cache_dir(cache_dir)
 
-    kept = np.arange(pool.num_rows, dtype=np.int64)
     drops: dict[str, int] = {}
-    scored = read
-    if cfg.filters:
-        from .data.filters import apply_filters
+    streamed = None
+    if stream is not None:
+        from .streaming.engine import score_stream
 
-        scored, kept, drops = apply_filters(read, cfg.filters)
-        kept = np.asarray(kept, dtype=np.int64)
-        if len(kept) == 0:
-            raise ValueError(f"Every row was removed by the filters (drops by reason: {drops}); loosen them.")
+        def check_rows(rows: int) -> None:  # the stream's length, known after pass one: check before pass two
+            _check_strategy(cfg, size_name, size_value, rows)
 
-    sub_scores = sel.score(scored, target_ds)
-    scores = np.full(pool.num_rows, -np.inf)
-    scores[kept] = sub_scores
+        streamed = score_stream(sel, stream, target_ds, config=stream_config, check_rows=check_rows)
+        scores, n = streamed.scores, streamed.num_rows
+    else:
+        kept = np.arange(pool.num_rows, dtype=np.int64)
+        scored = read
+        if cfg.filters:
+            from .data.filters import apply_filters
+
+            scored, kept, drops = apply_filters(read, cfg.filters)
+            kept = np.asarray(kept, dtype=np.int64)
+            if len(kept) == 0:
+                raise ValueError(f"Every row was removed by the filters (drops by reason: {drops}); loosen them.")
+
+        sub_scores = sel.score(scored, target_ds)
+        scores = np.full(pool.num_rows, -np.inf)
+        scores[kept] = sub_scores
+        n = len(kept)
     cost = sel.last_cost if sel.last_cost is not None else SelectionCost()
 
-    n = len(kept)
     if size_name == "budget_flops":
         # Price the exact rows the strategy would take, in its priority order, and keep the longest affordable prefix.
         order = apply_strategy(scores, None if cfg.strategy == "threshold" else n, cfg.strategy, seed=cfg.seed,
                                **cfg.strategy_kwargs)
         indices = order[:_k_from_budget(cfg, read, cost, order)]
     else:
-        if size_name == "k":
-            k_final = size_value
-        elif size_name == "fraction":
-            k_final = max(1, min(n, int(math.floor(size_value * n + 0.5))))
-        else:
-            k_final = None
-        indices = apply_strategy(scores, k_final, cfg.strategy, seed=cfg.seed, **cfg.strategy_kwargs)
+        indices = apply_strategy(scores, _size_to_k(size_name, size_value, n), cfg.strategy, seed=cfg.seed,
+                                 **cfg.strategy_kwargs)
 
     config_record = {
         "selector": sel.name,
@@ -180,6 +208,7 @@ def select(
         "train_model": _describe_model(cfg.train_model),
         "train_epochs": cfg.train_epochs,
         "train_lora_params": cfg.train_lora_params,
+        "train_convention": cfg.train_convention,
         "seed": cfg.seed,
         "filters": [getattr(f, "name", type(f).__name__) for f in cfg.filters],
         "filter_drops": drops,
@@ -188,8 +217,17 @@ def select(
     }
     cost.notes.setdefault("num_selected", int(len(indices)))
     result = SelectionResult(indices=indices, scores=scores, cost=cost, config=config_record,
-                             provenance=_provenance(pool), dataset=pool)
+                             provenance=_provenance(pool, streamed), dataset=pool)
     return result.validate()
+
+
+def _size_to_k(size_name: str, size_value: Any, n: int) -> int | None:
+    """Rows to keep out of ``n`` eligible ones for a size given as ``k`` or ``fraction`` (``None`` otherwise)."""
+    if size_name == "k":
+        return size_value
+    if size_name == "fraction":
+        return max(1, min(n, int(math.floor(size_value * n + 0.5))))
+    return None
 
 
 def _check_strategy(cfg: SelectionConfig, size_name: str, size_value: Any, num_rows: int) -> None:
@@ -210,7 +248,9 @@ def _k_from_budget(cfg: SelectionConfig, dataset: Any, cost: SelectionCost, orde
     from .cost.budget import budget_to_k
 
     k, train_flops = budget_to_k(cfg.budget_flops, cost, dataset=dataset, train_model=cfg.train_model,
-                                 epochs=cfg.train_epochs, order=order, lora_params=cfg.train_lora_params)
+                                 epochs=cfg.train_epochs, order=order, lora_params=cfg.train_lora_params,
+                                 train_convention=cfg.train_convention)
     cost.train_flops = float(train_flops)
+    cost.notes["train_convention"] = cfg.train_convention
     cost.budget_flops = float(cfg.budget_flops)
     return int(k)

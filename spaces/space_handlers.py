@@ -73,12 +73,11 @@ class SpaceConfig:
     budget_gpu_hours: float = field(default=1.0, metadata={"help": "Initial budget in GPU-hours."})
     mfu: float = field(default=0.4, metadata={"help": "Initial model FLOPs utilisation for GPU-hour budgets."})
     gain_rates: dict[str, float] = field(
-        default_factory=lambda: {"random": 5.0, "bm25": 10.0, "dsir": 10.0, "embedding": 10.0, "perplexity": 40.0,
-                                 "less": 80.0},
-        metadata={"help": "Utility gain rate lam per method: the theory figure of Yin & Rush (2025) (random 5, "
-                          "lexicon 10, perplexity 40, gradient 80); embedding and dsir get the lexicon rate."})
-    embedding_params: float = field(default=2.27e7, metadata={"help": "Encoder size (all-MiniLM-L6-v2)."})
-    lora_fraction: float = field(default=0.01, metadata={"help": "LESS LoRA params as a fraction of the selector's."})
+        default_factory=dict,
+        metadata={"help": "Overrides of the utility gain rates; default hf_select.cost.THEORY_GAIN_RATES (the theory "
+                          "figure of Yin & Rush: random 5, lexicon 10, perplexity 40, gradient 80)."})
+    train_convention: str = field(default="full", metadata={
+        "help": "Training-FLOP convention of the plan: 'full' (6N per token, the paper's) or 'lora' (4N + 6L)."})
     target_examples: int = field(default=50, metadata={"help": "Target examples assumed by the plan (LESS, embed)."})
     chars_per_token: float = field(default=4.0, metadata={"help": "Characters per token when counting pool tokens."})
     mean_tokens_guess: float = field(default=200.0, metadata={"help": "Tokens per example when only a total is given."})
@@ -120,27 +119,13 @@ def budget_in_flops(unit: str, budget: Any, gpu: str, mfu: Any, n_gpus: Any = 1)
 
 
 def method_profiles(methods: list[str], *, pool_tokens: float, n_pool: int, train_params: float,
-                    selector_params: float, cfg: SpaceConfig) -> tuple[list[Any], float]:
-    """Planner profiles (selection FLOPs from :mod:`hf_select.cost.flops`, gain rates from ``cfg.gain_rates``)."""
-    from hf_select.cost import MethodProfile
-    from hf_select.cost import flops as cost_flops
+                    selector_params: float, cfg: SpaceConfig) -> Any:
+    """Planner inputs from :func:`hf_select.cost.profiles.default_profiles`, the map ``hf-select plan`` uses too."""
+    from hf_select.cost.profiles import default_profiles
 
-    target_tokens = cfg.target_examples * pool_tokens / max(n_pool, 1)
-    stages = {
-        "random": lambda: [],
-        "bm25": lambda: cost_flops.bm25_selection_flops(pool_tokens),
-        "dsir": lambda: cost_flops.dsir_selection_flops(pool_tokens),
-        "embedding": lambda: cost_flops.embedding_selection_flops(cfg.embedding_params, pool_tokens, target_tokens),
-        "perplexity": lambda: cost_flops.perplexity_selection_flops(selector_params, pool_tokens),
-        "less": lambda: cost_flops.less_pipeline_flops(selector_params, pool_tokens, target_tokens, n_pool=n_pool,
-                                                       n_target=cfg.target_examples,
-                                                       lora_params=cfg.lora_fraction * selector_params),
-    }
-    unknown = sorted(set(methods) - set(stages))
-    if unknown:
-        raise ValueError(f"Cannot plan for {unknown}; known methods: {', '.join(stages)}.")
-    profiles = [MethodProfile(m, sum(s.flops for s in stages[m]()), lam=cfg.gain_rates[m]) for m in methods]
-    return profiles, cost_flops.train_flops(train_params, pool_tokens)
+    return default_profiles(methods, train_model=train_params, selector_model=selector_params, pool_tokens=pool_tokens,
+                            n_pool=n_pool, n_target=cfg.target_examples, gain_rates=cfg.gain_rates,
+                            train_convention=cfg.train_convention)
 
 
 def run_plan(pool_source, max_rows, pool_file, hub_id, hub_split, methods, unit, budget, gpu, mfu, n_gpus,
@@ -159,32 +144,45 @@ def run_plan(pool_source, max_rows, pool_file, hub_id, hub_split, methods, unit,
             pool = load_pool(pool_source, max_rows, pool_file, hub_id, hub_split, cfg)
             tokens = sum(len(t) for t in hs.text_view(pool, "full")) / cfg.chars_per_token
             n_pool, pool_note = pool.num_rows, f"{pool.num_rows:,} rows of the chosen pool"
-        profiles, full = method_profiles(list(methods), pool_tokens=tokens, n_pool=n_pool,
-                                         train_params=train_params, selector_params=selector_params, cfg=cfg)
+        inputs = method_profiles(list(methods), pool_tokens=tokens, n_pool=n_pool, train_params=train_params,
+                                 selector_params=selector_params, cfg=cfg)
+        profiles, full = inputs.profiles, inputs.train_flops_full
         from hf_select.cost import plan
+        from hf_select.cost.formatting import format_flops
+        from hf_select.cost.planner import NO_SELECTION
         from hf_select.cost.plots import plot_plan
 
         best = plan(flops, profiles, train_flops_full=full)
         path = plot_plan(profiles, os.path.join(tempfile.mkdtemp(prefix="hf_select_space_"), "plan.png"),
                          train_flops_full=full, budget_flops=flops)
-        table = [[r.method, f"{r.selection_flops:.3g}", f"{r.train_flops:.3g}", f"{r.fraction:.4f}",
-                  f"{r.predicted:.2f}" if r.feasible else "-", r.reason or "feasible"] for r in best.table]
+        table = plan_table(best)
         ratio = f"{flops / full:.1%}" if flops < full else f"{flops / full:.3g}x"
-        md = (f"### Recommended: **{best.method}**\n\nBudget **{flops:.3g} FLOPs** = {ratio} of training on the whole "
-              f"pool (~{tokens:,.0f} tokens, {pool_note}; {full:.3g} FLOPs). **{best.method}** spends "
-              f"{best.selection_flops:.3g} FLOPs on selection and trains on {best.fraction:.1%} of the pool, for a "
-              f"predicted **{best.predicted:.1f}** / 100. Gain rates are the paper's theory-figure values "
-              f"({', '.join(f'{m} {cfg.gain_rates[m]:g}' for m in methods)}); fit your own with "
-              "`hf-select plan --runs`.")
-        if best.fraction >= 1:
-            md += ("\n\n_The budget pays for training on the whole pool: every method that fits is near its ceiling "
-                   "and selection matters little; it pays off below the full-pool cost (left part of the plot)._")
+        head = (f"Budget **{format_flops(flops)} FLOPs** = {ratio} of training on the whole pool (~{tokens:,.0f} "
+                f"tokens, {pool_note}; {format_flops(full)} FLOPs).")
+        if best.method == NO_SELECTION:
+            md = (f"### Recommended: **train on everything, no selection**\n\n{head} At this budget every method "
+                  "would train on the same data as no selection, so selection would only add cost; it pays off "
+                  "below the full-pool cost (left part of the plot).")
+        else:
+            md = (f"### Recommended: **{best.method}**\n\n{head} **{best.method}** spends "
+                  f"{format_flops(best.selection_flops)} FLOPs on selection and trains on {best.fraction:.1%} of the "
+                  f"pool, for a predicted **{best.predicted:.1f}** / 100.")
+        md += "\n\n" + "  \n".join(inputs.describe()) + "  \nFit your own gain rates with `hf-select plan --runs`."
         return path, md, table
     except _USER_ERRORS as exc:
         return None, _error_md(exc), []
     except Exception as exc:  # never a traceback in the UI
         logger.exception("plan failed")
         return None, _error_md(exc, unexpected=True), []
+
+
+def plan_table(result: Any) -> list[list[str]]:
+    """The plan's rows as the Space shows them (method, selection and training FLOPs, fraction, predicted, note)."""
+    from hf_select.cost.formatting import format_flops
+
+    return [[r.method, format_flops(r.selection_flops), format_flops(r.train_flops) if r.feasible else "-",
+             f"{r.fraction:.4f}" if r.feasible else "-", f"{r.predicted:.2f}" if r.feasible else "-",
+             r.reason or r.note or "feasible"] for r in result.table]
 
 
 # -------------------------------------------------------------------------------------------------------------- select

@@ -131,10 +131,12 @@ def test_bad_input(args, kwargs, exc, match):
         hs.select(*args, **kwargs)
 
 
-def test_streaming_dataset_is_refused():
-    ds = datasets.Dataset.from_dict({"text": POOL}).to_iterable_dataset()
-    with pytest.raises(TypeError, match="streaming"):
-        hs.select(ds, "random", k=2)
+def test_streaming_dataset_is_streamed(tmp_path):
+    ds = datasets.Dataset.from_dict({"text": POOL})
+    config = hs.streaming.StreamConfig(cache_dir=str(tmp_path), show_progress=False)
+    streamed = hs.select(ds.to_iterable_dataset(), "random", k=2, stream_config=config)
+    assert streamed.dataset is None and "stream" in streamed.provenance  # see tests/streaming for the rest
+    np.testing.assert_array_equal(streamed.indices, hs.select(ds, "random", k=2).indices)
 
 
 def test_filters_drop_rows_before_scoring(monkeypatch):

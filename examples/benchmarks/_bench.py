@@ -172,11 +172,9 @@ def print_table(rows: list[Mapping[str, Any]], unit: str, peaks: Mapping[str, fl
 
 
 def write_csv(out: str | None, rows: list[Mapping[str, Any]], *distributions: str) -> None:
-    """Append ``rows`` (with machine, versions and load average) to ``out`` when given; nothing otherwise."""
-    if not out:
-        print("(no CSV written; pass --out FILE to keep the figures)")
-        return
-    from _results import append_rows, run_info
+    """Append ``rows`` with machine, versions and load average (``_results.run_info``) to ``out`` when given
+    (``_results.save_rows``: ``--out`` is opt-in, nothing is written otherwise)."""
+    from _results import run_info, save_rows
 
-    info = run_info(*distributions)
-    print(f"-> {append_rows(out, [{**info, **row} for row in rows])}")
+    info = run_info(*distributions) if out else {}
+    save_rows(out, [{**info, **row} for row in rows])

@@ -1,7 +1,9 @@
 """Shared by the benchmark scripts: the machine / versions columns of a result row, and appending rows to a CSV.
 
-Every benchmark appends (never overwrites) to ``examples/benchmarks/results/<name>.csv``, so older runs stay next to
-new ones with the load average they were measured under.
+A benchmark prints its results; it writes a CSV only with ``--out FILE`` (:func:`add_out_argument`, :func:`save_rows`),
+so a run never touches tracked files unless asked. To record a run next to the published ones, pass
+``--out examples/benchmarks/results/<name>.csv``: rows are appended (never overwritten), so older runs stay next to new
+ones with the load average they were measured under.
 
 Example:
     >>> import tempfile, os
@@ -38,6 +40,26 @@ def run_info(*distributions: str) -> dict[str, Any]:
         except PackageNotFoundError:
             info[f"{dist.replace('-', '_')}_version"] = "not installed"
     return info
+
+
+RESULTS_DIR = Path(__file__).parent / "results"
+
+
+def add_out_argument(parser: Any, name: str) -> None:
+    """``--out FILE``: the CSV to append this benchmark's rows to (default: none, results are only printed)."""
+    parser.add_argument("--out", default=None, metavar="FILE",
+                        help=f"Append the result rows to this CSV (the published ones: {RESULTS_DIR.name}/{name}.csv "
+                             "beside this script); default: print only.")
+
+
+def save_rows(out: str | os.PathLike | None, rows: Iterable[Mapping[str, Any]]) -> Path | None:
+    """Append ``rows`` to ``out`` when it is given (see :func:`append_rows`); say where they went."""
+    if out is None:
+        print("results not saved (pass --out FILE.csv to append them to a CSV)")
+        return None
+    path = append_rows(out, rows)
+    print(f"appended to {path}")
+    return path
 
 
 def append_rows(path: str | os.PathLike, rows: Iterable[Mapping[str, Any]]) -> Path:

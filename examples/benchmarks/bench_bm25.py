@@ -33,6 +33,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
+
+from _results import add_out_argument  # noqa: E402  (beside this script)
+
 N_QUERIES = 50
 _TABLE = str.maketrans("", "", string.punctuation)
 
@@ -90,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--max-rows", type=int, default=None, help="Subsample the pool (default: the whole pool).")
     parser.add_argument("--repeats", type=int, default=3, help="Interleaved rounds (best time kept).")
-    parser.add_argument("--out", default=None, help="Append the result rows to this CSV (default: print only).")
+    add_out_argument(parser, "bench_bm25")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from _bench import interleave, ratio, write_csv

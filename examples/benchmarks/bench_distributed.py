@@ -33,6 +33,10 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).parent))
+
+from _results import add_out_argument  # noqa: E402  (beside this script)
+
 WORKER = r"""
 import json, os, sys, time
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -72,7 +76,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-examples", type=int, default=200)
     p.add_argument("--max-length", type=int, default=512)
     p.add_argument("--shard-size", type=int, default=16, help="Rows per shard (the unit of work of a rank).")
-    p.add_argument("--out", default=None, help="Append the result row to this CSV (default: print only).")
+    add_out_argument(p, "bench_distributed")
     return p
 
 
@@ -118,7 +122,6 @@ def main(argv: list[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
     import numpy as np
 
-    sys.path.insert(0, str(Path(__file__).parent))
     from _bench import ratio, write_csv
 
     runs = {}

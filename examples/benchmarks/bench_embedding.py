@@ -32,6 +32,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from _results import add_out_argument  # noqa: E402  (beside this script)
+
 
 def load_texts(n: int, view: str) -> list[str]:
     from hf_select.data.builtin import load_builtin_pool
@@ -63,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=2, help="Interleaved timed rounds (best kept).")
     parser.add_argument("--batch-size", type=int, default=64, help="Our batch size (naive and competent use 32).")
     parser.add_argument("--peak-tokens", type=int, default=4096, help="Rows of the GEMMs timed for the peak.")
-    parser.add_argument("--out", default=None, help="Append the result rows to this CSV (default: print only).")
+    add_out_argument(parser, "bench_embedding")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

@@ -42,6 +42,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from _results import add_out_argument  # noqa: E402  (beside this script)
+
 
 def make_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -55,7 +57,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     p.add_argument("--rounds", type=int, default=2, help="Interleaved timing rounds (best wall time kept).")
     p.add_argument("--peak-tokens", type=int, default=4096, help="Rows of the GEMMs timed for the peak.")
-    p.add_argument("--out", default=None, help="Append the result rows to this CSV (default: print only).")
+    add_out_argument(p, "bench_less")
     return p
 
 
@@ -68,7 +70,8 @@ def build(args, device: str = "cpu"):
     from hf_select.scoring.gradients import AdamState, trainable_parameters
     from hf_select.scoring.models import load_causal_lm, load_tokenizer, smollm2_local_path
     from hf_select.scoring.projection import ProjectionConfig, RandomProjector
-    from hf_select.selectors.less import encode_examples
+    from hf_select.scoring.encoding import encode_rows
+    from hf_select.selectors.less import LessConfig
 
     path = smollm2_local_path()
     lora = LoraConfig(r=args.lora_r, lora_alpha=2 * args.lora_r, lora_dropout=0.0,
@@ -83,8 +86,11 @@ def build(args, device: str = "cpu"):
                 raise RuntimeError(f"LoRA parameters differ between the two models: {name} vs {name16}")
             p16.copy_(p)
     sizes = [p.numel() for _, p in params]
-    examples, info = encode_examples(load_builtin_pool(max_rows=args.n_examples, seed=0), load_tokenizer(path),
-                                     max_length=args.max_length)
+    c = LessConfig(max_length=args.max_length)  # the selector's encoding settings (loss on completions, EOS once)
+    examples = encode_rows(load_builtin_pool(max_rows=args.n_examples, seed=0), load_tokenizer(path),
+                           completion_only=c.loss_on == "completion", text_field=c.text_field, max_length=c.max_length,
+                           add_special_tokens=c.add_special_tokens, append_eos=c.append_eos)
+    info = examples.report()
     g = torch.Generator().manual_seed(1)
     adam = AdamState([(torch.randn(p.shape, generator=g) * 1e-4).to(device) for _, p in params],
                      [(torch.rand(p.shape, generator=g) * 1e-8).to(device) for _, p in params])
@@ -105,9 +111,9 @@ def less_procedure(net, examples, adam, matrix):
     m = torch.cat([t.reshape(-1) for t in adam.exp_avg])
     v = torch.cat([t.reshape(-1) for t in adam.exp_avg_sq])
     feats = []
-    for e in examples:
-        net(input_ids=torch.tensor([e.input_ids], device=device),
-            labels=torch.tensor([e.labels], device=device)).loss.backward()
+    for i in range(len(examples)):
+        net(input_ids=torch.tensor(examples.input_ids[i][None], device=device),
+            labels=torch.tensor(examples.labels(i)[None], device=device)).loss.backward()
         grad = torch.cat([p.grad.reshape(-1) for _, p in trainable]).float()
         m1 = adam.beta1 * m + (1 - adam.beta1) * grad
         v1 = adam.beta2 * v + (1 - adam.beta2) * grad**2
@@ -134,16 +140,16 @@ def competent_vmap(net, examples, adam, matrix, batch_size: int):
         return torch.nn.functional.cross_entropy(logits[0, :-1].float(), labels[1:], ignore_index=-100)
 
     per_example = vmap(grad(loss_one), in_dims=(None, 0, 0))
-    order = sorted(range(len(examples)), key=lambda i: len(examples[i].input_ids))
+    order = sorted(range(len(examples)), key=lambda i: len(examples.input_ids[i]))
     out = torch.zeros(len(examples), matrix.shape[1])
     for start in range(0, len(order), batch_size):
         rows = order[start:start + batch_size]
-        width = max(len(examples[i].input_ids) for i in rows)
+        width = max(len(examples.input_ids[i]) for i in rows)
         ids = torch.zeros(len(rows), width, dtype=torch.long)
         labels = torch.full((len(rows), width), -100, dtype=torch.long)
         for j, i in enumerate(rows):
-            ids[j, :len(examples[i].input_ids)] = torch.tensor(examples[i].input_ids)
-            labels[j, :len(examples[i].labels)] = torch.tensor(examples[i].labels)
+            ids[j, :len(examples.input_ids[i])] = torch.as_tensor(examples.input_ids[i])
+            labels[j, :len(examples.input_ids[i])] = torch.as_tensor(examples.labels(i))
         grads = per_example(values, ids.to(device), labels.to(device))
         flat = torch.cat([g.reshape(len(rows), -1) for g in grads], 1).float()
         m1 = adam.beta1 * m + (1 - adam.beta1) * flat
@@ -167,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     path, model, model_bf16, examples, info, adam, dense, sparse = build(args)
     n_lora = sum(dense.segment_sizes)
-    lengths = [len(e.input_ids) for e in examples]
+    lengths = examples.lengths.tolist()
     print(f"SmolLM2-135M + LoRA r={args.lora_r} on {args.lora_targets}: {n_lora:,} LoRA params; {len(examples)} "
           f"examples, {sum(lengths)} tokens ({info}); projection dim {args.proj_dim}; torch threads "
           f"{torch.get_num_threads()}", flush=True)
@@ -183,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
                "ours_packed": ours(sparse, "packed"), "ours_padded": ours(sparse, "padded"),
                "ours_dense": ours(dense, default, model)}
     for fn in methods.values():  # first-call costs (oneDNN kernels, functorch, projector blocks) out of the timing
-        fn(examples[:4])
+        fn(examples.subset(range(min(4, len(examples)))))
     timings = interleave(methods, args.rounds, examples)
 
     config = AutoConfig.from_pretrained(path, local_files_only=True).to_dict()

@@ -39,6 +39,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from _results import add_out_argument  # noqa: E402  (beside this script)
+
 METHODS = ("naive", "competent", "competent_bf16w", "ours_eager", "ours_compiled")
 
 
@@ -57,7 +59,7 @@ def make_parser() -> argparse.ArgumentParser:
                    help="Reuse inductor's on-disk kernel cache (default: a fresh one, so the cold compile time is "
                         "what is reported).")
     p.add_argument("--peak-tokens", type=int, default=4096, help="Rows of the GEMMs timed for the peak.")
-    p.add_argument("--out", default=None, help="Append the result rows to this CSV (default: print only).")
+    add_out_argument(p, "bench_perplexity")
     return p
 
 

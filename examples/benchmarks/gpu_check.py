@@ -11,8 +11,10 @@ On a CUDA machine, within ``--budget-s`` (default 450 s; one H200 was the target
    chunked torch NLL.
 3. ``flash``: flash-attention 2 varlen over packed rows against eager attention one example at a time (bf16 both, and
    the fp32 eager scores for the rank agreement) on 64 pool rows.
-4. ``perplexity``: SmolLM2-135M on ``--n-rows`` pool rows (20,000): ``naive`` (fp32, dataset order, padded batches of
-   16, full logits; on the first ``--naive-rows`` rows only, to fit the budget), ``competent`` (sorted, bf16 autocast, batches of 16, full logits), ``competent_bf16w_b64``
+4. ``perplexity``: SmolLM2-135M on ``--n-rows`` pool rows (20,000; fewer when each method's speed, calibrated on 256
+   rows, says they would not fit the time left): ``naive`` (fp32, dataset order, padded batches of 16, full logits; on
+   the first ``--naive-rows`` rows only), ``competent`` (sorted, bf16 autocast, batches of 16, full logits),
+   ``competent_bf16w_b64``
    (bf16 weights, batches of 64), ``ours`` (the CUDA default plan: flash-attention packed rows when installed, the
    Triton NLL); three figures (x naive, x competent, fraction of the measured bf16 matmul peak). Goals: ours >= 2x
    competent, >= 50% of bf16 peak.
@@ -169,7 +171,25 @@ def check_flash(rows: list[dict], tok, path, texts) -> None:
                  "rows": int(ok_rows.sum())})
 
 
-def bench_perplexity(rows: list[dict], tok, path, texts, args) -> None:
+def fit_rows(seconds_per_row: dict[str, float], seconds: float, wanted: int, naive_rows: int) -> tuple[int, int]:
+    """(rows, naive rows) so that every method's pass fits in ``seconds`` together (from their calibrated speeds).
+
+    >>> fit_rows({"naive": 0.01, "ours": 0.001}, 100.0, 20_000, 5_000)
+    (20000, 5000)
+    >>> fit_rows({"naive": 0.01, "ours": 0.01}, 100.0, 20_000, 5_000)
+    (5000, 5000)
+    """
+    naive = min(naive_rows, wanted)
+    if naive * sum(seconds_per_row.values()) > seconds:  # even the naive-sized pass does not fit: shrink all
+        naive = max(64, int(seconds / sum(seconds_per_row.values())))
+        return naive, naive
+    others = sum(v for k, v in seconds_per_row.items() if k != "naive")
+    left = seconds - naive * seconds_per_row.get("naive", 0.0)
+    return max(naive, min(wanted, int(left / max(others, 1e-9)))), naive
+
+
+def bench_perplexity(rows: list[dict], tok, path, texts, args, seconds: float) -> None:
+    """The three figures on as many of ``texts`` as fit in ``seconds`` (calibrated on 256 rows after a warm-up)."""
     import numpy as np
     import torch
     from _bench import interleave, matmul_peak, model_gemms, three_figures
@@ -190,11 +210,21 @@ def bench_perplexity(rows: list[dict], tok, path, texts, args) -> None:
                                                      log_softmax=False, batch_size=64),
         "ours": lambda t: ours(bf16, tok, t, knobs, "auto", device="cuda"),
     }
-    subset = {name: texts[:args.naive_rows] if name == "naive" else texts for name in runners}
+    start = time.perf_counter()
     for fn in runners.values():
-        fn(texts[:64])
+        fn(texts[:64])  # first-call costs (kernel autotuning, allocations)
+    probe = texts[64:320]
+    calib = {}
+    for name, fn in runners.items():
+        t0 = time.perf_counter()
+        fn(probe)
+        calib[name] = (time.perf_counter() - t0) / len(probe)
+    left = seconds - (time.perf_counter() - start) - 15  # the peak measurement and the CSV
+    n_rows, n_naive = fit_rows(calib, left, len(texts), args.naive_rows)
+    subset = {name: texts[:n_naive] if name == "naive" else texts[:n_rows] for name in runners}
+    print(f"  perplexity on {n_rows} rows (naive {n_naive}) to fit {left:.0f} s", flush=True)
     timings = interleave({k: functools.partial(f, subset[k]) for k, f in runners.items()}, 1)
-    lengths = [len(x) for x in tok(texts, truncation=True, max_length=args.max_length)["input_ids"]]
+    lengths = [len(x) for x in tok(texts[:n_rows], truncation=True, max_length=args.max_length)["input_ids"]]
     config = AutoConfig.from_pretrained(path, local_files_only=True).to_dict()
     peak = {"bfloat16": matmul_peak(model_gemms(config), "bfloat16", tokens=16384, repeats=20, device="cuda")}
     tokens = {k: sum(lengths[:len(subset[k])]) for k in runners}
@@ -230,7 +260,7 @@ def bench_less(rows: list[dict], args) -> None:
                "ours_padded": lambda ex: gradient_features(model_bf16, ex, sparse, adam_state=adam,
                                                            batching="padded").cpu()}
     for fn in runners.values():
-        fn(examples[:4])
+        fn(examples.subset(range(min(4, len(examples)))))
     timings = interleave(runners, 1, examples)
     ref = timings["naive"].output
     cos = float(torch.nn.functional.cosine_similarity(timings["ours_dense"].output, ref, dim=1).min())
@@ -252,6 +282,8 @@ def main(argv: list[str] | None = None) -> int:
     log: list[dict] = []
     if not args.no_install:
         install(log)
+        if "hf_select.import_utils" in sys.modules:  # availability checks are cached: see what was just installed
+            sys.modules["hf_select.import_utils"].package_version.cache_clear()
     if not usable:
         print(f"gpu-check: a GPU is present (nvidia-smi) but not usable from Python: {what}. Install a CUDA build "
               "of torch (pip install torch==2.13.0 from PyPI is one) and run again.")
@@ -265,9 +297,13 @@ def main(argv: list[str] | None = None) -> int:
     tok = load_tokenizer(path)
     texts = text_view(load_builtin_pool(max_rows=args.n_rows, seed=0), "full", tokenizer=tok)
     rows: list[dict] = []
+
+    def perplexity_seconds() -> float:  # what is left, less what LESS needs after it
+        return args.budget_s - (time.perf_counter() - start) - STAGE_SECONDS["less"]
+
     stages = {"kernel": lambda: check_kernel(rows), "flash": lambda: check_flash(rows, tok, path, texts),
-              "perplexity": lambda: bench_perplexity(rows, tok, path, texts, args), "less": lambda: bench_less(rows,
-                                                                                                              args)}
+              "perplexity": lambda: bench_perplexity(rows, tok, path, texts, args, perplexity_seconds()),
+              "less": lambda: bench_less(rows, args)}
     for stage, run in stages.items():
         left = args.budget_s - (time.perf_counter() - start)
         if left < STAGE_SECONDS[stage]:

@@ -33,7 +33,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--source-split", default="train", help="Split of the pool on the Hub.")
     p.add_argument("--plot", help="PNG to put in the card instead of the default score/cost plot.")
     p.add_argument("--no-plot", action="store_true", help="Push no plot.")
-    p.add_argument("--license", default="unknown", help="License id written in the card (default: unknown).")
+    from ..hub.card import CardConfig  # light: the default licence is the card's own
+
+    default_license = CardConfig.license
+    p.add_argument("--license", default=default_license, help="Hub license id written in the card (default: "
+                   f"{default_license}); 'other' needs --license-name and --license-link.")
+    p.add_argument("--license-name", help="With --license other: an id for the licence (e.g. my-licence-1.0).")
+    p.add_argument("--license-link", help="With --license other: LICENSE.md (a file in the repo) or a URL.")
     return p
 
 
@@ -43,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
     from ..hub.push import push_selection
     from ..result import SelectionResult
 
+    card_config = CardConfig(license=args.license, license_name=args.license_name, license_link=args.license_link)
     folder = args.selection
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"--selection {folder!r} is not a folder.")
@@ -59,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     out = push_selection(result, args.repo_id, mode=args.mode, private=args.private or None, token=args.token,
                          revision=args.revision, plot=plot, dataset=args.dataset, subset=subset,
                          source_repo_id=args.source_repo_id, source_revision=args.source_revision,
-                         source_split=args.source_split, card_config=CardConfig(license=args.license))
+                         source_split=args.source_split, card_config=card_config)
     change = "already up to date (no commit)" if out.commits_created == 0 else f"{out.commits_created} commit(s)"
     print(f"pushed {result.k} rows ({out.mode}) selected by {result.selector} to {out.url} @ {out.commit_sha[:12]}: "
           f"{change}")

@@ -2,9 +2,10 @@
 
 ``select(dataset, selector, budget_flops=B, train_model=...)`` calls :func:`budget_to_k` after scoring: the selection
 cost ``s`` is known (``SelectionCost.flops``), training one example of ``L`` tokens for ``epochs`` costs
-``epochs * 6 * N * L`` (or the detailed count with the attention term; with ``lora_params``, LoRA training on a frozen
-base: ``epochs * (4 * N + 6 * lora_params) * L``, see :func:`~hf_select.cost.flops.lora_train_flops`), and ``k`` is
-the largest number of examples whose training fits in ``B - s``.
+``epochs * 6 * N * L`` under the ``"full"`` training convention (or the detailed count with the attention term; under
+``"lora"``, LoRA training on a frozen base: ``epochs * (4 * N + 6 * lora_params) * L``; see
+:func:`~hf_select.cost.flops.training_flops`), and ``k`` is the largest number of examples whose training fits in
+``B - s``.
 
 Example:
     >>> from hf_select.cost.budget import budget_to_k
@@ -12,7 +13,8 @@ Example:
     >>> cost = SelectionCost(stages=[StageCost("forward_pool", flops=4e9)])
     >>> budget_to_k(1e10, cost, lengths=[100] * 50, train_model=1_000_000)   # 6e8 FLOPs per example
     (10, 6000000000.0)
-    >>> budget_to_k(1e10, cost, lengths=[100] * 50, train_model=1_000_000, lora_params=10_000)   # 4.06e8 each
+    >>> budget_to_k(1e10, cost, lengths=[100] * 50, train_model=1_000_000, train_convention="lora",
+    ...             lora_params=10_000)   # 4.06e8 each
     (14, 5684000000.0)
 """
 
@@ -23,7 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from .flops import CONVENTIONS, lora_train_flops, model_spec, train_flops
+from .convention import DEFAULT_TRAIN_CONVENTION
+from .flops import CONVENTIONS, model_spec, training_flops
 from .record import SelectionCost
 
 # Characters per token used to estimate lengths from text when no tokenizer is given (a common rule of thumb for
@@ -52,15 +55,11 @@ def dataset_lengths(dataset: Any, *, tokenizer: Any = None, text_field: str | No
     texts = text_view(dataset, "full", text_field=text_field, tokenizer=tokenizer if tokenizer is not None and
                       not isinstance(tokenizer, str) else None)
     if tokenizer is not None:
-        if isinstance(tokenizer, str):
-            from ..import_utils import require
+        from ..scoring.encoding import encode  # the scoring engine's tokens: same special-token rule
+        from ..scoring.loading import load_tokenizer
 
-            require("transformers", "Counting tokens with a tokenizer path")
-            from transformers import AutoTokenizer
-
-            tokenizer = AutoTokenizer.from_pretrained(tokenizer)
-        ids = tokenizer(texts, add_special_tokens=True)["input_ids"]
-        return np.asarray([len(x) for x in ids], dtype=np.int64)
+        tokenizer = load_tokenizer(None, tokenizer) if isinstance(tokenizer, str) else tokenizer
+        return encode(texts, tokenizer).lengths
     if not chars_per_token > 0:
         raise ValueError(f"chars_per_token must be > 0, got {chars_per_token!r}.")
     return np.asarray([max(1, math.ceil(len(t) / chars_per_token)) for t in texts], dtype=np.int64)
@@ -69,7 +68,8 @@ def dataset_lengths(dataset: Any, *, tokenizer: Any = None, text_field: str | No
 def budget_to_k(budget_flops: float, selection_cost: Any, *, train_model: Any, dataset: Any = None,
                 lengths: Any = None, tokens_per_example: float | None = None, n_examples: int | None = None,
                 epochs: float = 1.0, convention: str = "6N", order: Any = None, tokenizer: Any = None,
-                chars_per_token: float = DEFAULT_CHARS_PER_TOKEN, lora_params: float | None = None) -> tuple[int, float]:
+                chars_per_token: float = DEFAULT_CHARS_PER_TOKEN, lora_params: float | None = None,
+                train_convention: str = DEFAULT_TRAIN_CONVENTION) -> tuple[int, float]:
     """The largest ``k`` whose predicted training fits in what selection leaves of ``budget_flops``.
 
     Args:
@@ -83,8 +83,9 @@ def budget_to_k(budget_flops: float, selection_cost: Any, *, train_model: Any, d
         convention: ``"6N"`` or ``"detailed"`` (see :mod:`hf_select.cost.flops`).
         order: the priority order of the examples (e.g. ``np.argsort(-scores)``); when given, k is the longest prefix
             of that order whose exact training cost fits. Without it, every example is priced at the mean cost.
-        lora_params: trainable LoRA parameters when training will be LoRA on a frozen base (priced with
-            :func:`~hf_select.cost.flops.lora_train_flops`); ``None`` prices full fine-tuning.
+        lora_params: trainable LoRA parameters of the training (needed by ``train_convention="lora"``).
+        train_convention: ``"full"`` (6N per token, the paper's) or ``"lora"`` (4N + 6L per token); see
+            :mod:`hf_select.cost.convention`.
 
     Returns:
         ``(k, predicted_train_flops)``; ``k`` is at most the pool size.
@@ -106,9 +107,10 @@ def budget_to_k(budget_flops: float, selection_cost: Any, *, train_model: Any, d
     sel = _selection_flops(selection_cost)
 
     def cost_of(length: float) -> float:
-        if lora_params is None:
-            return train_flops(spec, [length], epochs=epochs, convention=convention)
-        return lora_train_flops(spec, [length], lora_params=lora_params, epochs=epochs, convention=convention)
+        return training_flops(spec, [length], train_convention=train_convention, lora_params=lora_params,
+                              epochs=epochs, convention=convention)
+
+    cost_of(1.0)  # validates the convention and its lora_params before any tokenization
 
     if lengths is None and dataset is not None:
         lengths = dataset_lengths(dataset, tokenizer=tokenizer, chars_per_token=chars_per_token)
@@ -145,7 +147,7 @@ def budget_to_k(budget_flops: float, selection_cost: Any, *, train_model: Any, d
         cum = np.cumsum(per_example[idx])
         k = int(np.searchsorted(cum, left, side="right"))
         return k, float(cum[k - 1])
-    k = int(math.floor(left / mean_cost * (1 + 1e-12)))
+    k = math.floor(left / mean_cost * (1 + 1e-12))
     if n is not None:
         k = min(k, int(n))
     return k, float(k * mean_cost)

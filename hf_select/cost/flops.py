@@ -1,6 +1,7 @@
 """Analytic FLOPs of forward passes, training, and the selection pipelines of the paper.
 
-Two conventions:
+What a training token costs is the *training* convention (``"full"``: 6N, ``"lora"``: 4N + 6L; see
+:mod:`hf_select.cost.convention` and :func:`training_flops`). What ``N`` is, is the *counting* convention, one of two:
 
 - ``"6N"`` (the paper's, Kaplan et al. 2020 / Hoffmann et al. 2022): a forward pass costs ``2N`` FLOPs per token and
   training ``6N`` (forward + backward, the backward costing twice the forward). ``N`` is the parameter count; from a
@@ -30,140 +31,24 @@ Example:
 
 from __future__ import annotations
 
-import json
 import math
-import os
-from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from .convention import DEFAULT_TRAIN_CONVENTION, check_train_convention
+from .modelspec import GATED_MODEL_TYPES, ModelSpec, count_params_from_config, load_config, model_spec  # noqa: F401
 from .record import StageCost
 
 CONVENTIONS = ("6N", "detailed")
-# Model types whose MLP is gated (three projection matrices: gate, up, down) rather than two.
-GATED_MODEL_TYPES = frozenset({
-    "llama", "mistral", "mixtral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3", "gemma3_text", "phi3", "olmo",
-    "olmo2", "granite", "cohere", "smollm3", "deepseek_v2", "internlm2", "exaone", "glm", "yi",
-})
-# LESS (Xia et al., 2024) defaults, as in the paper under study.
+# LESS (Xia et al., 2024) defaults, as in the paper under study: LoRA warm-up on 5% of the pool for 4 epochs, one
+# checkpoint per epoch, gradients projected to 8192 dimensions by a dense Rademacher matrix (TRAK's projector).
 LESS_WARMUP_FRACTION = 0.05
 LESS_WARMUP_EPOCHS = 4
-LESS_CHECKPOINTS = 4
 LESS_PROJ_DIM = 8192
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """What the FLOP formulas need to know about a model."""
-
-    n_params: float                 # total parameter count (the "N" of the 6N convention)
-    n_matmul: float                 # parameters multiplying activations per token (layers + LM head)
-    n_layers: int | None = None
-    d_attn: int | None = None       # n_heads * head_dim
-
-
-def _first(cfg: Mapping[str, Any], *names: str, default: Any = None) -> Any:
-    for name in names:
-        value = cfg.get(name)
-        if value is not None:
-            return value
-    return default
-
-
-def load_config(config: Any) -> dict[str, Any]:
-    """A config as a plain dict: a transformers ``PretrainedConfig``, a mapping, or a path to ``config.json``/its folder."""
-    if isinstance(config, (str, os.PathLike)):
-        path = os.fspath(config)
-        if os.path.isdir(path):
-            path = os.path.join(path, "config.json")
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"No model config at {path!r}: pass a config.json file or a folder containing one.")
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    elif isinstance(config, Mapping):
-        data = dict(config)
-    elif hasattr(config, "to_dict"):
-        data = dict(config.to_dict())
-    elif hasattr(getattr(config, "config", None), "to_dict"):  # a transformers model: use its config
-        data = dict(config.config.to_dict())
-    else:
-        raise TypeError(f"Expected a parameter count, a transformers config, a dict or a config path; "
-                        f"got {type(config).__name__}.")
-    text_config = data.get("text_config")  # multimodal configs keep the language model under text_config
-    if isinstance(text_config, Mapping) and _first(data, "num_hidden_layers", "n_layer") is None:
-        data = {**data, **text_config}
-    return data
-
-
-def _shape(cfg: Mapping[str, Any]) -> dict[str, Any]:
-    n_layers = _first(cfg, "num_hidden_layers", "n_layer", "num_layers", "n_layers")
-    d_model = _first(cfg, "hidden_size", "n_embd", "d_model", "dim")
-    n_heads = _first(cfg, "num_attention_heads", "n_head", "num_heads", "n_heads")
-    vocab = _first(cfg, "vocab_size")
-    missing = [n for n, v in (("num_hidden_layers", n_layers), ("hidden_size", d_model),
-                              ("num_attention_heads", n_heads), ("vocab_size", vocab)) if v is None]
-    if missing:
-        raise ValueError(f"The model config lacks {missing}; pass a parameter count instead of the config.")
-    head_dim = _first(cfg, "head_dim", default=d_model // n_heads)
-    n_kv = _first(cfg, "num_key_value_heads", "n_kv_heads", default=n_heads)
-    d_ff = _first(cfg, "intermediate_size", "n_inner", "ffn_dim", "d_ff", default=4 * d_model)
-    gated = cfg.get("model_type") in GATED_MODEL_TYPES or cfg.get("hidden_act") in ("silu", "swish")
-    return {"n_layers": int(n_layers), "d_model": int(d_model), "n_heads": int(n_heads), "head_dim": int(head_dim),
-            "n_kv": int(n_kv), "d_ff": int(d_ff), "vocab": int(vocab), "gated": gated,
-            "tied": bool(cfg.get("tie_word_embeddings", True))}
-
-
-def _layer_matmul_params(s: Mapping[str, Any]) -> int:
-    d, q, kv = s["d_model"], s["n_heads"] * s["head_dim"], s["n_kv"] * s["head_dim"]
-    attention = d * q + 2 * d * kv + q * d
-    mlp = (3 if s["gated"] else 2) * d * s["d_ff"]
-    return attention + mlp
-
-
-def count_params_from_config(config: Any, *, include_embeddings: bool = True) -> int:
-    """Parameters of a dense decoder from its config (Llama-, Mistral-, Qwen2-, GPT-2-style).
-
-    With ``include_embeddings=True`` (the default; Chinchilla's convention and what ``model.num_parameters()``
-    reports) it counts the attention projections (grouped-query aware), the MLP (gated when the model type is), one
-    weight vector per norm (two per layer, one final), the token embedding and the LM head unless tied. With
-    ``include_embeddings=False`` it is Kaplan's non-embedding count: the attention and MLP weight matrices of the
-    layers only (Kaplan's ``2 * n_layer * d_model * (2 * d_attn + d_ff)`` for a plain MLP; embeddings, LM head and
-    the sub-leading norms left out). Biases and learned position embeddings are never counted. For
-    mixture-of-experts models pass the active parameter count directly instead.
-
-    Example:
-        >>> count_params_from_config({"model_type": "llama", "num_hidden_layers": 30, "hidden_size": 576,
-        ...     "num_attention_heads": 9, "num_key_value_heads": 3, "intermediate_size": 1536,
-        ...     "vocab_size": 49152, "tie_word_embeddings": True})   # SmolLM2-135M: 134,515,008 parameters
-        134515008
-    """
-    s = _shape(load_config(config))
-    n = s["n_layers"] * _layer_matmul_params(s)
-    if include_embeddings:
-        n += (2 * s["n_layers"] + 1) * s["d_model"] + s["vocab"] * s["d_model"] * (1 if s["tied"] else 2)
-    return int(n)
-
-
-def model_spec(model: Any, *, n_layers: int | None = None, d_model: int | None = None,
-               lm_head: bool = True) -> ModelSpec:
-    """Resolve a parameter count or a config (object, dict, path) into a :class:`ModelSpec`.
-
-    A bare parameter count is used as both ``n_params`` and ``n_matmul``; give ``n_layers`` and ``d_model`` with it for
-    the detailed convention's attention term. ``lm_head=False`` drops the output projection (encoders).
-    """
-    if isinstance(model, ModelSpec):
-        return model
-    if isinstance(model, (int, float, np.integer, np.floating)) and not isinstance(model, bool):
-        if not (math.isfinite(model) and model > 0):
-            raise ValueError(f"A parameter count must be a positive number, got {model!r}.")
-        return ModelSpec(float(model), float(model), n_layers, d_model)
-    cfg = load_config(model)
-    s = _shape(cfg)
-    matmul = s["n_layers"] * _layer_matmul_params(s) + (s["vocab"] * s["d_model"] if lm_head else 0)
-    total = count_params_from_config(cfg)
-    return ModelSpec(float(total), float(matmul), s["n_layers"], s["n_heads"] * s["head_dim"])
+LESS_PROJECTION_KIND = "rademacher"
+SPARSE_PROJECTIONS = ("sparse_sign",)            # nnz multiply-adds per gradient coordinate
+DENSE_PROJECTIONS = ("rademacher", "gaussian")   # proj_dim multiply-adds per gradient coordinate
 
 
 def _check_convention(convention: str) -> None:
@@ -235,21 +120,55 @@ def train_flops(model: Any, lengths: Any, *, epochs: float = 1.0, convention: st
 
 
 def lora_train_flops(model: Any, lengths: Any, *, lora_params: float, epochs: float = 1.0, convention: str = "6N",
-                     frozen_base: bool = True, n_layers: int | None = None, d_model: int | None = None) -> float:
-    """FLOPs of LoRA training (or one forward+backward per example when ``epochs=1``).
+                     n_layers: int | None = None, d_model: int | None = None) -> float:
+    """FLOPs of LoRA training on a frozen base (the ``"lora"`` training convention) for ``epochs`` passes.
 
     Per token: the frozen base costs ``2N`` forward and ``2N`` backward (gradients of the activations only; a frozen
     weight needs no weight gradient, the other ``2N`` of the usual ``6N``), the adapters ``6 * lora_params``; the
-    attention term (detailed convention) is 3x its forward. ``frozen_base=False`` counts the plain ``6N`` instead.
+    attention term (detailed convention) is 3x its forward. Prefer :func:`training_flops`, which takes the setting.
     """
     _check_convention(convention)
-    if not (math.isfinite(lora_params) and lora_params >= 0):
-        raise ValueError(f"lora_params must be a non-negative parameter count, got {lora_params!r}.")
+    _check_lora_params(lora_params)
+    if not (math.isfinite(epochs) and epochs >= 0):
+        raise ValueError(f"epochs must be a non-negative number, got {epochs!r}.")
     spec = model_spec(model, n_layers=n_layers, d_model=d_model)
     tokens, sum_sq, _ = _stats(lengths, convention)
-    base = (4.0 if frozen_base else 6.0) * _per_token_params(spec, convention)
-    per_pass = (base + 6.0 * lora_params) * tokens + 3.0 * _attention(spec, sum_sq, convention)
-    return epochs * per_pass
+    return epochs * _train_pass(spec, tokens, sum_sq, "lora", lora_params, convention)
+
+
+def _check_lora_params(lora_params: Any) -> float:
+    if isinstance(lora_params, bool) or not isinstance(lora_params, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(lora_params) or lora_params < 0:
+        raise ValueError(f"lora_params must be a non-negative parameter count, got {lora_params!r}.")
+    return float(lora_params)
+
+
+def _train_pass(spec: ModelSpec, tokens: float, sum_sq: float, train_convention: str, lora_params: float,
+                convention: str) -> float:
+    """One forward+backward over ``tokens``: ``6N`` (full) or ``4N + 6L`` (lora) per token, attention 3x forward."""
+    n = _per_token_params(spec, convention)
+    per_token = 6.0 * n if train_convention == "full" else 4.0 * n + 6.0 * lora_params
+    return per_token * tokens + 3.0 * _attention(spec, sum_sq, convention)
+
+
+def training_flops(model: Any, lengths: Any, *, train_convention: str = DEFAULT_TRAIN_CONVENTION,
+                   lora_params: float | None = None, epochs: float = 1.0, convention: str = "6N") -> float:
+    """FLOPs of ``epochs`` training passes over ``lengths`` under the training convention (THE training-cost function).
+
+    ``"full"``: :func:`train_flops` (6N per token; ``lora_params`` is ignored). ``"lora"``: :func:`lora_train_flops`
+    (4N + 6L per token; ``lora_params`` required).
+
+    Example:
+        >>> training_flops(1e6, 10), training_flops(1e6, 10, train_convention="lora", lora_params=1e3)
+        (60000000.0, 40060000.0)
+    """
+    check_train_convention(train_convention)
+    if train_convention == "full":
+        return train_flops(model, lengths, epochs=epochs, convention=convention)
+    if lora_params is None:
+        raise ValueError("train_convention='lora' prices training as 4N + 6L FLOPs per token and needs L: pass "
+                         "lora_params=<trainable adapter parameters>, or use train_convention='full' (6N).")
+    return lora_train_flops(model, lengths, lora_params=lora_params, epochs=epochs, convention=convention)
 
 
 def perplexity_selection_flops(model: Any, pool_lengths: Any, *, convention: str = "6N") -> list[StageCost]:
@@ -284,64 +203,95 @@ def dsir_selection_flops(pool_lengths: Any = 0) -> list[StageCost]:
     return [StageCost("dsir", flops=0.0, tokens=int(tokens), detail={"note": "hashed n-gram counts, ~0 FLOPs"})]
 
 
+def projection_flops_per_example(lora_params: float, *, kind: str = LESS_PROJECTION_KIND, proj_dim: int = LESS_PROJ_DIM,
+                                 nnz: int = 4) -> float:
+    """FLOPs of projecting one gradient of ``lora_params`` coordinates: ``2 * L * proj_dim`` for a dense matrix
+    (``"rademacher"``, ``"gaussian"``), ``2 * L * nnz`` for the sparse JL transform (``"sparse_sign"``).
+
+    Example:
+        >>> projection_flops_per_example(1000, proj_dim=64), projection_flops_per_example(1000, kind="sparse_sign")
+        (128000.0, 8000.0)
+    """
+    if kind not in SPARSE_PROJECTIONS + DENSE_PROJECTIONS:
+        raise ValueError(f"projection kind={kind!r} is not known; use one of {SPARSE_PROJECTIONS + DENSE_PROJECTIONS}.")
+    for name, value in (("proj_dim", proj_dim), ("nnz", nnz)):
+        if not (isinstance(value, (int, np.integer)) and value >= 1):
+            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    return 2.0 * _check_lora_params(lora_params) * (nnz if kind in SPARSE_PROJECTIONS else proj_dim)
+
+
 def less_pipeline_flops(model: Any, pool_lengths: Any, target_lengths: Any, *, lora_params: float,
                         n_pool: int | None = None, n_target: int | None = None,
                         warmup_fraction: float = LESS_WARMUP_FRACTION, warmup_epochs: float = LESS_WARMUP_EPOCHS,
-                        n_checkpoints: int = LESS_CHECKPOINTS, proj_dim: int = LESS_PROJ_DIM,
-                        convention: str = "6N", frozen_base: bool = True, warmup_lengths: Any = None,
-                        projection_nnz: int | None = None) -> list[StageCost]:
-    """Gradient (LESS) selection, stage by stage.
+                        n_checkpoints: int | None = None, warmup_lengths: Any = None,
+                        projection_kind: str = LESS_PROJECTION_KIND, proj_dim: int = LESS_PROJ_DIM,
+                        projection_nnz: int = 4, train_convention: str = DEFAULT_TRAIN_CONVENTION,
+                        convention: str = "6N") -> list[StageCost]:
+    """Gradient (LESS) selection, stage by stage: THE LESS cost (the selector and the planner both call it).
 
-    1. ``warmup_train``: LoRA training on a random ``warmup_fraction`` of the pool for ``warmup_epochs`` (expected cost:
-       the fraction of the pool's tokens and squared lengths).
-    2. For each of the ``n_checkpoints`` checkpoints: a LoRA forward+backward per pool example and per target example
-       (batch size one, so no padding), and the random projection of every gradient to ``proj_dim``: a
-       ``lora_params x proj_dim`` matrix-vector product, ``2 * lora_params * proj_dim`` FLOPs per example (a dense
-       projection, as LESS/TRAK); with ``projection_nnz`` (a sparse sign projection with that many non-zeros per input
-       coordinate) ``2 * lora_params * projection_nnz``.
+    1. ``warmup_train``: LoRA training for ``warmup_epochs`` on ``warmup_lengths`` (the examples really drawn) or, when
+       not given, on the expected ``warmup_fraction`` of the pool's tokens.
+    2. For each of the ``n_checkpoints`` checkpoints (default ``warmup_epochs``: LESS saves one per epoch):
+       ``target_gradients`` and ``pool_gradients``, a forward+backward per example, and ``projection`` of every
+       gradient (:func:`projection_flops_per_example`: dense ``2 * L * proj_dim``, sparse ``2 * L * nnz``).
     3. ``influence``: cosine similarities, ``2 * n_pool * n_target * proj_dim`` per checkpoint.
 
-    ``n_pool`` / ``n_target`` (numbers of examples) are read from the lengths when those are sequences; give them when
-    the lengths are token totals. ``warmup_lengths``: the lengths of the warm-up examples actually drawn (a run's
-    exact cost); default: the expected share ``warmup_fraction`` of the pool.
+    Every forward+backward is priced by ``train_convention`` (``"full"``: 6N per token, ``"lora"``: 4N + 6L).
+    ``n_pool`` / ``n_target`` are read from the lengths when those are sequences; give them with token totals.
+
+    Against perplexity selection (one forward, ``2N`` per pool token), with the paper's LESS settings (5% warm-up for 4
+    epochs, 4 checkpoints, L = 2% of N, a dense 8192-d projection, 512-token examples, targets negligible) this gives
+    per pool token ``0.05 * 4 * 6N + 4 * 6N + 4 * 2 * 0.02N * 8192 / 512 = 27.8N``: **13.9x** perplexity under
+    ``"full"`` (12.6x with a sparse projection) and **9.9x** under ``"lora"`` (8.7x sparse). Issue 11 quotes the
+    paper's LESS as 5.4x perplexity; the paper's per-stage breakdown is not in the sources we could check, so we
+    cannot say which stage it counts differently. One ingredient is certain: LESS recomputes pool gradients at each of
+    its 4 checkpoints, so any count of at least one forward+backward per checkpoint exceeds 8x; 5.4x is consistent
+    with pricing each checkpoint at ``2.4N`` per token (about one forward pass) rather than a backward.
+
+    Example:
+        >>> stages = less_pipeline_flops(1e6, [10] * 100, [10] * 5, lora_params=1e4, proj_dim=64, n_checkpoints=2)
+        >>> [s.name for s in stages][:4]
+        ['warmup_train', 'checkpoint1/target_gradients', 'checkpoint1/pool_gradients', 'checkpoint1/projection']
     """
     _check_convention(convention)
+    check_train_convention(train_convention)
     if not 0 < warmup_fraction <= 1:
         raise ValueError(f"warmup_fraction must be in (0, 1], got {warmup_fraction!r}.")
-    if not (isinstance(n_checkpoints, int) and n_checkpoints >= 1):
-        raise ValueError(f"n_checkpoints must be a positive integer, got {n_checkpoints!r}.")
-    if not (isinstance(proj_dim, int) and proj_dim >= 1):
-        raise ValueError(f"proj_dim must be a positive integer, got {proj_dim!r}.")
+    if not (math.isfinite(warmup_epochs) and warmup_epochs >= 0):
+        raise ValueError(f"warmup_epochs must be a non-negative number, got {warmup_epochs!r}.")
+    n_checkpoints = int(warmup_epochs) if n_checkpoints is None else n_checkpoints
+    if not (isinstance(n_checkpoints, (int, np.integer)) and n_checkpoints >= 1):
+        raise ValueError(f"n_checkpoints must be a positive integer (LESS saves one per warm-up epoch), got "
+                         f"{n_checkpoints!r}.")
+    lora = _check_lora_params(lora_params)
+    per_example = projection_flops_per_example(lora, kind=projection_kind, proj_dim=proj_dim, nnz=projection_nnz)
     p_tokens, p_sq, p_n = _stats(pool_lengths, convention, "pool_lengths")
     t_tokens, t_sq, t_n = _stats(target_lengths, convention, "target_lengths")
     n_pool = p_n if n_pool is None else n_pool
     n_target = t_n if n_target is None else n_target
     if n_pool is None or n_target is None:
         raise ValueError("Token totals do not say how many examples there are: pass n_pool= and n_target=.")
-    if not (math.isfinite(lora_params) and lora_params >= 0):
-        raise ValueError(f"lora_params must be a non-negative parameter count, got {lora_params!r}.")
-    spec = model_spec(model)
-
-    def lora_pass(tokens: float, sum_sq: float) -> float:
-        base = (4.0 if frozen_base else 6.0) * _per_token_params(spec, convention) + 6.0 * lora_params
-        return base * tokens + 3.0 * _attention(spec, sum_sq, convention)
-
     if warmup_lengths is None:
-        w_tokens, w_sq = warmup_fraction * p_tokens, warmup_fraction * p_sq
+        w_tokens, w_sq, w_n = warmup_fraction * p_tokens, warmup_fraction * p_sq, warmup_fraction * n_pool
     else:
-        w_tokens, w_sq, _ = _stats(warmup_lengths, convention, "warmup_lengths")
-    stages = [StageCost("warmup_train", flops=warmup_epochs * lora_pass(w_tokens, w_sq),
-                        tokens=int(round(warmup_epochs * w_tokens)),
-                        detail={"warmup_fraction": warmup_fraction, "epochs": warmup_epochs})]
-    if projection_nnz is not None and not (isinstance(projection_nnz, int) and projection_nnz >= 1):
-        raise ValueError(f"projection_nnz must be a positive integer or None (dense), got {projection_nnz!r}.")
-    projection = 2.0 * lora_params * (proj_dim if projection_nnz is None else projection_nnz)
-    kind = "dense" if projection_nnz is None else "sparse_sign"
-    for c in range(1, n_checkpoints + 1):
-        stages.append(StageCost(f"checkpoint{c}/pool_gradients", flops=lora_pass(p_tokens, p_sq), tokens=int(p_tokens)))
-        stages.append(StageCost(f"checkpoint{c}/target_gradients", flops=lora_pass(t_tokens, t_sq),
-                                tokens=int(t_tokens)))
-        stages.append(StageCost(f"checkpoint{c}/projection", flops=projection * (n_pool + n_target),
-                                detail={"proj_dim": proj_dim, "lora_params": lora_params, "kind": kind}))
-    stages.append(StageCost("influence", flops=2.0 * n_pool * n_target * proj_dim * n_checkpoints))
+        w_tokens, w_sq, w_n = _stats(warmup_lengths, convention, "warmup_lengths")
+    spec = model_spec(model)
+    conv = {"train_convention": train_convention, "convention": convention}
+
+    def passes(tokens: float, sum_sq: float) -> float:
+        return _train_pass(spec, tokens, sum_sq, train_convention, lora, convention)
+
+    stages = [StageCost("warmup_train", flops=warmup_epochs * passes(w_tokens, w_sq),
+                        tokens=round(warmup_epochs * w_tokens),
+                        detail={"examples": w_n, "epochs": warmup_epochs, "lora_params": lora, **conv})]
+    for c in range(1, int(n_checkpoints) + 1):
+        stages.append(StageCost(f"checkpoint{c}/target_gradients", flops=passes(t_tokens, t_sq), tokens=int(t_tokens),
+                                detail=dict(conv)))
+        stages.append(StageCost(f"checkpoint{c}/pool_gradients", flops=passes(p_tokens, p_sq), tokens=int(p_tokens),
+                                detail=dict(conv)))
+        stages.append(StageCost(f"checkpoint{c}/projection", flops=per_example * (n_pool + n_target),
+                                detail={"kind": projection_kind, "dim": proj_dim, "lora_params": lora,
+                                        **({"nnz": projection_nnz} if projection_kind in SPARSE_PROJECTIONS else {})}))
+    stages.append(StageCost("influence", flops=2.0 * n_pool * n_target * proj_dim * n_checkpoints,
+                            detail={"dim": proj_dim, "checkpoints": int(n_checkpoints)}))
     return stages

@@ -5,6 +5,11 @@ the rest, ``t = B - s_m``, i.e. a fraction ``f = min(1, t / F)`` of the full poo
 predicted to reach ``P_m(B) = c_m - (c_m - p0_m) * exp(-lam_m * f)`` (the paper's theory model, Yin & Rush 2025).
 A method with ``s_m > B`` is infeasible.
 
+At the edge ``B >= F`` the budget pays for training on the whole pool. Then every method that reaches ``f = 1`` trains
+on the same data as no selection at all, so its selection is pure cost, and one that stops below ``f = 1`` trains on
+less: the plan is :data:`NO_SELECTION` (train on everything), predicted at the full-data performance ``P-bar`` (the
+ceiling: the paper defines it as the performance of training on the full data).
+
 Example:
     >>> from hf_select.cost.planner import MethodProfile, plan, crossover
     >>> F = 1e18
@@ -15,6 +20,8 @@ Example:
     'perplexity'
     >>> round(crossover(random, ppl, train_flops_full=F) / F, 6)        # lam_b * s_b / (lam_b - lam_a) / F
     0.114286
+    >>> plan(2 * F, [random, ppl], train_flops_full=F).method           # the budget covers the whole pool
+    'no selection'
 """
 
 from __future__ import annotations
@@ -34,6 +41,8 @@ THEORY_GAIN_RATES: dict[str, float] = {"random": 5.0, "bm25": 10.0, "dsir": 10.0
 
 # Points per interval used to bracket a crossing where no closed form applies (different ceilings).
 _BRACKET_POINTS = 513
+# The plan's answer when the budget covers training on the whole pool: train on everything, select nothing.
+NO_SELECTION = "no selection"
 
 
 @dataclass(frozen=True)
@@ -61,7 +70,7 @@ class MethodProfile:
                              f"(got p0={self.p0}, ceiling={self.ceiling}).")
 
     @classmethod
-    def from_utility(cls, name: str, model: Any, selection_flops: float) -> "MethodProfile":
+    def from_utility(cls, name: str, model: Any, selection_flops: float) -> MethodProfile:
         """Profile from a :class:`~hf_select.cost.utility.UtilityModel` fitted over *total* FLOPs.
 
         ``P(s + t) = c - (c - P(s)) * exp(-lam * t / F)``: the same curve over training FLOPs with ``p0 = P(s)``.
@@ -106,12 +115,16 @@ class PlanRow:
     fraction: float
     predicted: float
     feasible: bool
-    reason: str = ""
+    reason: str = ""     # why an infeasible method is excluded
+    note: str = ""       # a remark on a feasible one (e.g. selection that buys nothing at full-pool budgets)
 
 
 @dataclass
 class Plan:
-    """The best method for a budget, and the full table (excluded methods included, with their reason)."""
+    """The best method for a budget, and the full table (excluded methods included, with their reason).
+
+    ``method`` is :data:`NO_SELECTION` when the budget covers training on the whole pool; ``verdict`` says why.
+    """
 
     method: str
     fraction: float
@@ -121,6 +134,7 @@ class Plan:
     selection_flops: float
     train_flops: float
     table: list[PlanRow] = field(default_factory=list)
+    verdict: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -145,11 +159,15 @@ def _check_profiles(profiles: Iterable[MethodProfile]) -> list[MethodProfile]:
     return out
 
 
-def plan(budget_flops: float, profiles: Iterable[MethodProfile], *, train_flops_full: float) -> Plan:
+def plan(budget_flops: float, profiles: Iterable[MethodProfile], *, train_flops_full: float,
+         full_data_performance: float | None = None) -> Plan:
     """The method and training fraction with the best predicted performance under ``budget_flops``.
 
     Training gets ``budget - selection``; the fraction is capped at 1 (the whole pool, one epoch of ``F``). Ties go to
-    the cheaper selection, then to the earlier profile.
+    the cheaper selection, then to the earlier profile. When ``budget_flops >= train_flops_full`` the answer is
+    :data:`NO_SELECTION` (a row of its own, predicted at ``full_data_performance``, default the highest ceiling):
+    training on the whole pool needs no selection; a method that also reaches the whole pool is predicted the same
+    full-data performance (same data), and every method's row notes what selecting would cost instead.
 
     Raises:
         ValueError: the budget is below every method's selection cost (the message names the smallest workable
@@ -172,10 +190,40 @@ def plan(budget_flops: float, profiles: Iterable[MethodProfile], *, train_flops_
         raise ValueError(f"budget_flops={budget:.4g} is below the selection cost of every method; the smallest "
                          f"workable budget is {smallest:.4g} FLOPs ({min(profiles, key=lambda q: q.selection_flops).name}"
                          f" selection alone).")
+    if budget >= full:
+        return _no_selection_plan(budget, full, profiles, rows, full_data_performance)
     by_name = {p.name: p for p in profiles}
     best, _ = max(feasible, key=lambda ri: (ri[0].predicted, -by_name[ri[0].method].log_deficit(budget, full),
                                             -ri[0].selection_flops, -ri[1]))
-    return Plan(best.method, best.fraction, best.predicted, budget, full, best.selection_flops, best.train_flops, rows)
+    verdict = (f"{best.method}: selection {best.selection_flops:.3g} FLOPs, training on {best.fraction:.2%} of the "
+               f"pool")
+    return Plan(best.method, best.fraction, best.predicted, budget, full, best.selection_flops, best.train_flops, rows,
+                verdict)
+
+
+def _no_selection_plan(budget: float, full: float, profiles: list[MethodProfile], rows: list[PlanRow],
+                       full_data_performance: float | None) -> Plan:
+    """The edge case ``B >= F``: train on the whole pool; each method row notes what selecting would change."""
+    p_full = max(p.ceiling for p in profiles) if full_data_performance is None else float(full_data_performance)
+    if not math.isfinite(p_full):
+        raise ValueError(f"full_data_performance must be a finite number, got {full_data_performance!r}.")
+    for r in rows:
+        if not r.feasible:
+            continue
+        if r.fraction >= 1.0:  # the same data as no selection: the same (full-data) performance
+            r.predicted = p_full
+            r.note = (f"trains on the whole pool, the same data as no selection, and pays {r.selection_flops:.3g} "
+                      "FLOPs of selection for it" if r.selection_flops > 0 else "trains on the whole pool: the same "
+                      "data as no selection")
+        else:
+            r.note = f"its selection leaves {r.fraction:.2%} of the pool to train on; no selection trains on all of it"
+    row = PlanRow(NO_SELECTION, 0.0, full, 1.0, p_full, True,
+                  note="the budget covers training on the whole pool: selection cannot add data, only cost")
+    rows.append(row)
+    verdict = (f"train on everything, no selection: the budget ({budget:.3g} FLOPs) covers training on the whole "
+               f"pool ({full:.3g} FLOPs), so every method would train on the same data and selection would only add "
+               "cost")
+    return Plan(NO_SELECTION, 1.0, p_full, budget, full, 0.0, full, rows, verdict)
 
 
 def _pieces(a: MethodProfile, b: MethodProfile, full: float) -> list[float]:
@@ -285,11 +333,16 @@ def pareto_frontier(points: Iterable[Mapping[str, Any]]) -> list[Mapping[str, An
 
 
 def profiles_from_runs(runs: Sequence[Mapping[str, Any]], *, ceiling: float, flops_full: float,
-                       selection_flops: Mapping[str, float] | None = None) -> dict[str, tuple[MethodProfile, Any]]:
+                       selection_flops: Mapping[str, float] | None = None,
+                       base_performance: float | None = None) -> dict[str, tuple[MethodProfile, Any]]:
     """Fit a utility per method from measured runs (mappings with ``method``, ``flops`` (total), ``performance``).
 
     The selection cost of each method is ``selection_flops[method]`` when given, else the median of the runs'
-    ``selection_flops`` values when present, else 0. Returns ``{method: (MethodProfile, UtilityModel)}``.
+    ``selection_flops`` values when present, else 0. With ``base_performance`` (the base model's score: no training,
+    the paper's ``P0``) each curve runs over training FLOPs from the end of selection, and its ``p0`` is bounded by the
+    base score (at most the base score, at least the lower of it and the method's worst run), so a costly selector's
+    fit cannot collapse ``p0`` to ~0. Without it, the paper's fit over total FLOPs with ``p0`` in ``[0, ceiling]``.
+    Returns ``{method: (MethodProfile, UtilityModel)}``.
     """
     from .utility import fit_utility
 
@@ -298,15 +351,22 @@ def profiles_from_runs(runs: Sequence[Mapping[str, Any]], *, ceiling: float, flo
         by_method.setdefault(str(r["method"]), []).append(r)
     out: dict[str, tuple[MethodProfile, Any]] = {}
     for name, rs in by_method.items():
-        try:
-            model = fit_utility([r["flops"] for r in rs], [r["performance"] for r in rs], ceiling=ceiling,
-                                flops_full=flops_full)
-        except ValueError as err:
-            raise ValueError(f"method {name!r}: {err}") from None
         if selection_flops and name in selection_flops:
             sel = float(selection_flops[name])
         else:
             given = [float(r["selection_flops"]) for r in rs if r.get("selection_flops") is not None]
             sel = float(np.median(given)) if given else 0.0
+        perf = [float(r["performance"]) for r in rs]
+        anchored = base_performance is not None
+        if anchored:
+            high = min(max(float(base_performance), 0.0), float(ceiling))
+            bounds = (min(max(min(perf), 0.0), high), high)
+        else:
+            bounds = None
+        try:
+            model = fit_utility([r["flops"] for r in rs], perf, ceiling=ceiling, flops_full=flops_full,
+                                selection_flops=sel if anchored else 0.0, p0_bounds=bounds)
+        except ValueError as err:
+            raise ValueError(f"method {name!r}: {err}") from None
         out[name] = (MethodProfile.from_utility(name, model, sel), model)
     return out

@@ -1,7 +1,10 @@
 """Plots of the cost model: measured runs with their Pareto front, fitted utility curves, and a plan over budgets.
 
 Figures are drawn on matplotlib's Agg canvas directly (no pyplot, no global backend change) and saved as PNG; each
-function returns the path written. matplotlib is optional: ``pip install "hf-select[plots]"``.
+function returns the path written. matplotlib is optional: ``pip install "hf-select[plots]"``. A fitted curve is drawn
+only over the FLOPs its runs spanned (``UtilityModel.flops_range``): outside them, and in particular below a method's
+selection cost, the fit says nothing. PNGs are written atomically and carry ``Software: hf_select``; an existing file
+without that mark (not ours) is never replaced.
 
 Example:
     >>> import os, tempfile
@@ -26,8 +29,8 @@ from .planner import MethodProfile, pareto_frontier
 
 # Number of budgets on a plotted curve, and the span (in units of the full training FLOPs) plotted by default.
 CURVE_POINTS = 200
-FIT_MARGIN = 1.5   # fitted curves extend this factor beyond their method's measured FLOPs on each side
 DEFAULT_BUDGET_SPAN = (1e-3, 2.0)
+SOFTWARE_TAG = "hf_select"   # PNG tEXt "Software" of every plot written here
 FIGSIZE = (7.0, 4.5)
 DPI = 120
 
@@ -42,12 +45,33 @@ def _figure() -> Any:
     return fig
 
 
+def _ours(path: str) -> bool:
+    """Whether ``path`` is a PNG written by these functions (its tEXt "Software" chunk is ours)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(1 << 16)
+    except OSError:
+        return False
+    return head.startswith(b"\x89PNG") and b"Software\x00" + SOFTWARE_TAG.encode() in head
+
+
 def _save(fig: Any, path: str | os.PathLike) -> str:
+    from ..atomic import OutputExistsError, atomic_file
+
     path = os.fspath(path)
-    parent = os.path.dirname(os.path.abspath(path))
-    os.makedirs(parent, exist_ok=True)
-    fig.savefig(path, format="png", bbox_inches="tight")
+    if os.path.lexists(path) and not os.path.isdir(path) and not _ours(path):
+        raise OutputExistsError(f"plot {path!r} exists and was not written by hf_select; it is never replaced. "
+                                "Choose another file name.")
+    with atomic_file(path, argument="plot") as tmp:
+        fig.savefig(tmp, format="png", bbox_inches="tight", metadata={"Software": SOFTWARE_TAG})
     return path
+
+
+def _fit_grid(model: Any, fallback: np.ndarray) -> np.ndarray:
+    """The total FLOPs a fitted curve is drawn over: the span of its runs (``fallback``'s span if unknown)."""
+    lo, hi = model.flops_range if getattr(model, "flops_range", None) else (fallback.min(), fallback.max())
+    lo = max(float(lo), 1.0)
+    return np.geomspace(lo, max(float(hi), lo), CURVE_POINTS)
 
 
 def _legend(ax: Any) -> None:
@@ -65,7 +89,7 @@ def _colors(names: Sequence[str]) -> dict[str, Any]:
 def plot_frontier(points: Iterable[Mapping[str, Any]], path: str | os.PathLike, *, fits: Mapping[str, Any] | None = None,
                   title: str = "Performance vs compute", method_key: str = "method") -> str:
     """Scatter measured runs (log-x FLOPs vs performance), one series per method, the Pareto front highlighted;
-    with ``fits`` (``{method: UtilityModel}``) the fitted curves are drawn over the same range."""
+    with ``fits`` (``{method: UtilityModel}``) each fitted curve is drawn over the FLOPs its runs spanned."""
     pts = list(points)
     if not pts:
         raise ValueError("plot_frontier needs at least one point.")
@@ -85,10 +109,9 @@ def plot_frontier(points: Iterable[Mapping[str, Any]], path: str | os.PathLike, 
     if fits:
         every = np.array([float(p["flops"]) for p in pts])
         for m, model in fits.items():
-            # A fit is drawn over its own method's measured range: below a method's selection cost it means nothing.
             own = np.array([float(p["flops"]) for p in pts if str(p.get(method_key, "runs")) == m]) if m in methods \
                 else every
-            grid = np.geomspace(max(own.min(), 1.0) / FIT_MARGIN, own.max() * FIT_MARGIN, CURVE_POINTS)
+            grid = _fit_grid(model, own)
             ax.plot(grid, model.predict(grid), color=colors[m], lw=1.2, alpha=0.9, label=f"{m} fit (lam={model.lam:.3g})")
     ax.set_xscale("log")
     ax.set_xlabel("total FLOPs (selection + training)")
@@ -101,18 +124,20 @@ def plot_frontier(points: Iterable[Mapping[str, Any]], path: str | os.PathLike, 
 
 def plot_utility(fits: Mapping[str, Any], path: str | os.PathLike, *, flops_range: tuple[float, float] | None = None,
                  title: str = "Fitted utility curves") -> str:
-    """Draw ``{method: UtilityModel}`` curves ``P(C)`` over ``flops_range`` (default: 1e-3 to 2 x ``flops_full``)."""
+    """Draw ``{method: UtilityModel}`` curves ``P(C)``: each over the FLOPs its runs spanned when it was fitted
+    (``model.flops_range``), else over ``flops_range`` (default: 1e-3 to 2 x ``flops_full``)."""
     if not fits:
         raise ValueError("plot_utility needs at least one fitted UtilityModel.")
     full = max(m.flops_full for m in fits.values())
     lo, hi = flops_range or (DEFAULT_BUDGET_SPAN[0] * full, DEFAULT_BUDGET_SPAN[1] * full)
     if not 0 < lo < hi:
         raise ValueError(f"flops_range must be (low, high) with 0 < low < high, got {(lo, hi)!r}.")
-    grid = np.geomspace(lo, hi, CURVE_POINTS)
+    default = np.array([lo, hi])
     colors = _colors(list(fits))
     fig = _figure()
     ax = fig.add_subplot(1, 1, 1)
     for m, model in fits.items():
+        grid = _fit_grid(model, default) if flops_range is None else np.geomspace(lo, hi, CURVE_POINTS)
         ax.plot(grid, model.predict(grid), color=colors[m], label=f"{m}: p0={model.p0:.3g}, lam={model.lam:.3g}")
     ax.set_xscale("log")
     ax.set_xlabel("total FLOPs")

@@ -10,6 +10,11 @@ Example:
     (2000000000000.0, 10000)
     >>> SelectionCost.from_dict(cost.to_dict()) == cost
     True
+    >>> print(cost)
+    stage    FLOPs  seconds  tokens
+    -------  -----  -------  ------
+    forward  2e+12  1.500 s  10,000
+    total    2e+12  1.500 s  10,000
 """
 
 from __future__ import annotations
@@ -17,9 +22,10 @@ from __future__ import annotations
 import os
 import platform
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 
 @dataclass
@@ -85,11 +91,27 @@ class SelectionCost:
         finally:
             record.seconds += time.perf_counter() - start
 
-    def merge(self, other: "SelectionCost", prefix: str = "") -> "SelectionCost":
+    def merge(self, other: SelectionCost, prefix: str = "") -> SelectionCost:
         """Append the stages of ``other`` (names prefixed) to this record and return it."""
         for s in other.stages:
             self.stages.append(StageCost(prefix + s.name, s.flops, s.seconds, s.tokens, dict(s.detail)))
         return self
+
+    def __str__(self) -> str:
+        """A small table (stage, FLOPs, seconds, tokens) with a total row, then the training and budget lines."""
+        from .formatting import format_count, format_flops, format_seconds, format_table
+
+        rows = [[s.name, format_flops(s.flops), format_seconds(s.seconds), format_count(s.tokens)] for s in self.stages]
+        rows.append(["total", format_flops(self.flops), format_seconds(self.seconds), format_count(self.tokens)])
+        lines = [format_table(["stage", "FLOPs", "seconds", "tokens"], rows)]
+        if self.train_flops is not None:
+            convention = self.notes.get("train_convention")
+            lines.append(f"predicted training: {format_flops(self.train_flops)} FLOPs"
+                         + (f" ({convention} convention)" if convention else "")
+                         + f"; selection + training: {format_flops(self.total_flops)} FLOPs")
+        if self.budget_flops is not None:
+            lines.append(f"budget: {format_flops(self.budget_flops)} FLOPs")
+        return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -105,7 +127,7 @@ class SelectionCost:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "SelectionCost":
+    def from_dict(cls, data: dict[str, Any]) -> SelectionCost:
         return cls(
             stages=[StageCost(**s) for s in data.get("stages", [])],
             hardware=dict(data.get("hardware", {})),

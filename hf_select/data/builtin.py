@@ -202,8 +202,8 @@ def load_builtin_pool(*, max_rows: int | None = None, domains: Sequence[str] | N
     return ds
 
 
-def _fp(*parts: object) -> str:
-    return hashlib.sha256(":".join(map(str, parts)).encode()).hexdigest()[:16]
+def _fp(*parts: object) -> str:  # keeps the "hf_select-builtin-" prefix that cards use to recognise the pool
+    return "hf_select-builtin-" + hashlib.sha256(":".join(map(str, parts)).encode()).hexdigest()[:16]
 
 
 def load_builtin_target(split: str = "validation", domain: str = DEFAULT_TARGET_DOMAIN, *,

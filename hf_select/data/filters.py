@@ -62,7 +62,8 @@ def build_filters(specs: Sequence[Any] | None, *, tokenizer: Any = None) -> list
 class TokenLengthFilter(Filter):
     """Keep rows whose token count (of the ``view`` text) lies in ``[min_tokens, max_tokens]``.
 
-    Conversations are rendered with the tokenizer's chat template, as SFTTrainer will see them.
+    Conversations are rendered with the tokenizer's chat template, as SFTTrainer will see them; tokens are counted
+    by :func:`hf_select.scoring.encoding.encode` (special tokens once: not again when the template writes them).
     """
 
     tokenizer: Any = field(default=None, repr=False, metadata={"help": "Tokenizer of the model to be trained."})
@@ -70,6 +71,9 @@ class TokenLengthFilter(Filter):
     max_tokens: int | None = field(default=None, metadata={"help": "Drop rows longer than this (reason too_long)."})
     view: str = field(default="full", metadata={"help": "Text measured: 'full', 'query' or 'completion'."})
     text_field: str | None = field(default=None, metadata={"help": "Text column of language-modeling data."})
+    add_special_tokens: bool = field(default=True, metadata={
+        "help": "Count the tokenizer's special tokens (e.g. BOS) once, as the model sees the text "
+                "(hf_select.scoring.encoding); False counts the bare text."})
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -82,8 +86,10 @@ class TokenLengthFilter(Filter):
         _check_view(self.view)
 
     def count(self, row: Mapping[str, Any]) -> int:
+        from ..scoring.encoding import encode
+
         text = _row_text(row, self.view, self.text_field, self.tokenizer)
-        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        return int(encode([text], self.tokenizer, add_special_tokens=self.add_special_tokens).lengths[0])
 
     def check(self, row: Mapping[str, Any], index: int | None = None) -> bool | tuple[bool, str]:
         n = self.count(row)

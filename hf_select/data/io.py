@@ -120,7 +120,18 @@ def load_file(path: str | os.PathLike, argument: str = "dataset"):
         raise DataFileError(f"{argument}: {_describe_failure(path, FILE_TYPES[ext], err)}") from None
 
 
-def _is_hub_id(text: str) -> bool:
+def is_hub_id(text: Any) -> bool:
+    """Whether ``text`` can name a Hub repository (``name`` or ``namespace/name``, as ``huggingface_hub`` validates
+    repo ids) rather than a file or a path: the one Hub-id rule of hf_select (datasets here, models in
+    :mod:`hf_select.scoring.loading`). It does not check that the repository exists.
+
+    Example:
+        >>> from hf_select.data.io import is_hub_id
+        >>> is_hub_id("HuggingFaceTB/SmolLM2-135M-Instruct"), is_hub_id("data/train.jsonl"), is_hub_id("./model")
+        (True, False, False)
+    """
+    if not isinstance(text, str) or not text:
+        return False
     if os.path.splitext(text)[1].lower() in FILE_TYPES or text.startswith((".", "~", os.sep)):
         return False
     try:
@@ -180,8 +191,8 @@ def as_dataset(data: Any, argument: str = "dataset", *, columns: dict[str, str] 
     if data is None:
         raise ValueError(f"{argument} is None; pass a datasets.Dataset, a list of rows or texts, or a file path.")
     if isinstance(data, datasets.IterableDataset):
-        raise TypeError(f"{argument} is a streaming IterableDataset; selection scores every row, so materialise it "
-                        "first, e.g. datasets.Dataset.from_list(list(ds.take(n))).")
+        raise TypeError(f"{argument} is a streaming IterableDataset; hs.select streams a pool given that way, but "
+                        f"{argument} must be in memory: datasets.Dataset.from_list(list(ds.take(n))).")
     if isinstance(data, datasets.DatasetDict):
         raise TypeError(f"{argument} is a DatasetDict with splits {list(data)}; pass one split, e.g. "
                         f"{argument}['train'].")
@@ -189,7 +200,7 @@ def as_dataset(data: Any, argument: str = "dataset", *, columns: dict[str, str] 
         ds = data
     elif isinstance(data, (str, os.PathLike)):
         text = os.fspath(data)
-        if isinstance(data, str) and not os.path.exists(text) and _is_hub_id(text):
+        if isinstance(data, str) and not os.path.exists(text) and is_hub_id(text):
             ds = load_hub_dataset(text, argument)
         else:
             ds = load_file(text, argument)

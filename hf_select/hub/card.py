@@ -1,10 +1,13 @@
 """The **cost card**: a dataset card (README.md) for a pushed selection, rendered from ``templates/cost_card.md``.
 
-The YAML header has the standard dataset-card keys (license, task_categories, tags, size_categories, configs,
-source_datasets, ...) plus an ``hf_select:`` block with every number of the selection (selector and its config,
-strategy, size, FLOPs per stage, predicted training FLOPs, seconds, hardware, versions, source, filter drops). The body
+The YAML header has the standard dataset-card keys (license and, for ``other``, license_name / license_link,
+task_categories, tags, size_categories, configs, source_datasets when the pool is a Hub dataset, ...) plus an
+``hf_select:`` block with every number of the selection (selector and its config, strategy, size, FLOPs per stage,
+predicted training FLOPs, seconds, hardware, versions, source, filter drops). The body
 says what was selected and why, what it cost, how scores (and domains, when the pool has a ``domain`` column) are
-distributed, how to load it, and cites Yin & Rush (ICLR 2025).
+distributed, under which licences the rows are (a note per package for the embedded pool), how to load it, and cites
+Yin & Rush (ICLR 2025). Rendering, Hub links and parsing go through :mod:`hf_select.hub.render`; numbers through
+:mod:`hf_select.cost.formatting`.
 
 Example:
     >>> import yaml
@@ -24,7 +27,12 @@ import io
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..cost.formatting import format_flops, format_seconds
 from ._common import INDICES_FILE, SCORES_FILE, SELECTION_FILE, plain
+from .licensing import license_metadata, package_licences
+from .render import hub_url, parse_card, render_template
+
+split_card = parse_card  # ``(metadata, body)`` of a README (kept under its earlier name)
 
 SCORE_COLUMN = "hf_select_score"
 BUILTIN_PREFIX = "hf_select-builtin-"  # fingerprint prefix of hf_select.load_builtin_pool() datasets
@@ -38,7 +46,11 @@ LARGEST_SIZE_CATEGORY = "n>1B"
 class CardConfig:
     """Knobs of the cost card (none of them change the selection)."""
 
-    license: str = field(default="unknown", metadata={"help": "Hub license id of the data (e.g. 'apache-2.0')."})
+    license: str = field(default="unknown", metadata={"help": "Hub license id of the data (e.g. 'apache-2.0'); "
+                                                               "'other' needs license_name and license_link."})
+    license_name: str | None = field(default=None, metadata={"help": "With license='other': an id for the licence."})
+    license_link: str | None = field(default=None, metadata={
+        "help": "With license='other': 'LICENSE.md' (a file in the repo) or a URL to the licence text."})
     task_categories: list[str] = field(default_factory=lambda: ["text-generation"],
                                        metadata={"help": "Hub task categories of the data."})
     extra_tags: list[str] = field(default_factory=list, metadata={"help": "Tags added after hf-select/data-selection."})
@@ -48,6 +60,9 @@ class CardConfig:
     max_domains: int = field(default=12, metadata={"help": "Domains listed in the table (most selected first)."})
     plot_dpi: int = field(default=110, metadata={"help": "Resolution of the PNG plot."})
     plot_bins: int = field(default=40, metadata={"help": "Histogram bins of the score plot."})
+
+    def __post_init__(self) -> None:
+        license_metadata(self.license, license_name=self.license_name, license_link=self.license_link)
 
 
 def size_category(n: int) -> str:
@@ -83,6 +98,7 @@ def hf_select_metadata(result: Any, *, mode: str, source: dict[str, Any] | None 
             "budget_flops": cost.budget_flops,
             "train_model": cfg.get("train_model"),
             "train_epochs": cfg.get("train_epochs"),
+            "train_convention": cfg.get("train_convention"),
         },
         "hardware": cost.hardware,
         "versions": prov.get("versions", {}),
@@ -105,7 +121,8 @@ def card_metadata(result: Any, *, mode: str, data_configs: list[dict] | None = N
                   config: CardConfig | None = None) -> dict[str, Any]:
     """Full YAML header: standard dataset-card keys, ``configs`` (what ``load_dataset`` reads) and ``hf_select``."""
     config = config or CardConfig()
-    meta: dict[str, Any] = {"license": config.license}
+    meta: dict[str, Any] = license_metadata(config.license, license_name=config.license_name,
+                                            license_link=config.license_link)
     if config.language:
         meta["language"] = list(config.language)
     meta.update({
@@ -115,7 +132,8 @@ def card_metadata(result: Any, *, mode: str, data_configs: list[dict] | None = N
         "size_categories": [size_category(result.k)],
     })
     hub_source = (source or {}).get("repo_id") or result.provenance.get("dataset_id")
-    meta["source_datasets"] = [hub_source] if hub_source and "/" in str(hub_source) else ["original"]
+    if hub_source and "/" in str(hub_source):  # a local pool is not claimed as "original": the body names it
+        meta["source_datasets"] = [hub_source]
     if dataset_info is not None:
         meta["dataset_info"] = dataset_info
     meta["configs"] = data_configs if data_configs is not None else [
@@ -141,7 +159,6 @@ def render_cost_card(result: Any, *, repo_id: str, mode: str = "subset", dataset
         plot_file: path in the repo of the PNG plot, if one is pushed.
         config: :class:`CardConfig`.
     """
-    import jinja2
     import yaml
 
     config = config or CardConfig()
@@ -150,9 +167,6 @@ def render_cost_card(result: Any, *, repo_id: str, mode: str = "subset", dataset
     hsm = meta["hf_select"]
     cost = result.cost
     pool = dataset if dataset is not None else result.dataset
-    env = jinja2.Environment(loader=jinja2.PackageLoader("hf_select.hub", "templates"), autoescape=False,
-                             keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
-                             undefined=jinja2.StrictUndefined)
     selection_share = cost.flops / cost.total_flops if cost.total_flops else None
     context = {
         "yaml_metadata": yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, width=120).strip(),
@@ -164,31 +178,20 @@ def render_cost_card(result: Any, *, repo_id: str, mode: str = "subset", dataset
         "source_fingerprint": hsm["source"]["content_sha256"] or hsm["source"]["fingerprint"],
         "filters_label": _filters_label(hsm["filters"], hsm["filter_drops"]),
         "selector_config_yaml": yaml.safe_dump(hsm["selector_config"], sort_keys=False).strip() or "{}",
-        "stages": [{"name": s.name, "flops": fmt_flops(s.flops), "seconds": f"{s.seconds:.3f}", "tokens": s.tokens}
-                   for s in cost.stages],
-        "selection_flops": fmt_flops(cost.flops), "selection_seconds": f"{cost.seconds:.3f}",
-        "selection_tokens": cost.tokens, "train_flops": fmt_flops(cost.train_flops),
-        "total_flops": fmt_flops(cost.total_flops), "budget_flops": cost.budget_flops and fmt_flops(cost.budget_flops),
+        "stages": [{"name": s.name, "flops": format_flops(s.flops), "seconds": format_seconds(s.seconds),
+                    "tokens": s.tokens} for s in cost.stages],
+        "selection_flops": format_flops(cost.flops), "selection_seconds": format_seconds(cost.seconds),
+        "selection_tokens": cost.tokens, "train_flops": format_flops(cost.train_flops),
+        "total_flops": format_flops(cost.total_flops), "budget_flops": cost.budget_flops and format_flops(cost.budget_flops),
         "cost_sentence": _cost_sentence(cost, selection_share),
         "hardware_label": _hardware_label(cost.hardware), "versions_label": _kv(hsm["versions"]) or "unknown",
         "score_rows": _score_rows(result), "domains": _domains(result, pool, subset, config),
         "plot_file": plot_file, "score_column": SCORE_COLUMN, "selection_file": SELECTION_FILE,
-        "indices_file": INDICES_FILE, "scores_file": SCORES_FILE,
+        "indices_file": INDICES_FILE, "scores_file": SCORES_FILE, "license": meta["license"],
+        "license_name": meta.get("license_name"), "license_link": meta.get("license_link"),
+        "package_licences": _package_licences(result, pool, subset, hsm["source"]),
     }
-    return env.get_template(TEMPLATE).render(**context)
-
-
-def split_card(text: str) -> tuple[dict[str, Any], str]:
-    """``(yaml_metadata, body)`` of a README with a ``---`` YAML header (``({}, text)`` without one)."""
-    import yaml
-
-    if not text.startswith("---"):
-        return {}, text
-    _, header, body = text.split("---", 2) if text.count("---") >= 2 else ("", "", text)
-    data = yaml.safe_load(header) or {}
-    if not isinstance(data, dict):
-        raise ValueError("The README's YAML header is not a mapping.")
-    return data, body.lstrip("\n")
+    return render_template(TEMPLATE, **context)
 
 
 def cost_summary_markdown(selection: Any, repo_id: str) -> str:
@@ -201,14 +204,14 @@ def cost_summary_markdown(selection: Any, repo_id: str) -> str:
     Example:
         >>> print(cost_summary_markdown({"selector": "bm25", "k": 10, "cost": {"selection_flops": 0.0,
         ...       "selection_seconds": 0.5, "train_flops_predicted": None, "total_flops": 0.0}}, "me/sel"))
-        Trained on [me/sel](https://huggingface.co/datasets/me/sel): 10 rows selected by `bm25` for 0 FLOPs (0.500 s); predicted training: n/a; total: 0 FLOPs.
+        Trained on [me/sel](.../datasets/me/sel): 10 rows selected by `bm25` for 0 FLOPs (0.500 s); predicted training: n/a; total: 0 FLOPs.
     """
     meta = selection if isinstance(selection, dict) else hf_select_metadata(selection, mode="subset")
     c = meta.get("cost", {})
-    return (f"Trained on [{repo_id}](https://huggingface.co/datasets/{repo_id}): {meta.get('k')} rows selected by "
-            f"`{meta.get('selector')}` for {fmt_flops(c.get('selection_flops'))} FLOPs "
-            f"({c.get('selection_seconds') or 0:.3f} s); predicted training: {fmt_flops(c.get('train_flops_predicted'))}"
-            f"; total: {fmt_flops(c.get('total_flops'))} FLOPs.")
+    return (f"Trained on [{repo_id}]({hub_url(repo_id)}): {meta.get('k')} rows selected by "
+            f"`{meta.get('selector')}` for {format_flops(c.get('selection_flops'))} FLOPs "
+            f"({format_seconds(c.get('selection_seconds') or 0)}); predicted training: "
+            f"{format_flops(c.get('train_flops_predicted'))}; total: {format_flops(c.get('total_flops'))} FLOPs.")
 
 
 def selection_plot_png(result: Any, config: CardConfig | None = None) -> bytes | None:
@@ -241,10 +244,10 @@ def selection_plot_png(result: Any, config: CardConfig | None = None) -> bytes |
     secs = [s.seconds for s in result.cost.stages] or [0.0]
     ax2.barh(names, secs, color="#1f77b4")
     for y, s in enumerate(result.cost.stages):
-        ax2.annotate(f"{fmt_flops(s.flops)} FLOPs", (s.seconds, y), fontsize=7, va="center",
+        ax2.annotate(f"{format_flops(s.flops)} FLOPs", (s.seconds, y), fontsize=7, va="center",
                      xytext=(3, 0), textcoords="offset points")
     ax2.set_xlabel("seconds")
-    ax2.set_title(f"selection cost: {fmt_flops(result.cost.flops)} FLOPs, {result.cost.seconds:.2f} s",
+    ax2.set_title(f"selection cost: {format_flops(result.cost.flops)} FLOPs, {format_seconds(result.cost.seconds)}",
                   fontsize=10)
     fig.tight_layout()
     buf = io.BytesIO()
@@ -253,13 +256,6 @@ def selection_plot_png(result: Any, config: CardConfig | None = None) -> bytes |
 
 
 # ---------------------------------------------------------------------------------------------------------------
-def fmt_flops(value: Any) -> str:
-    if value is None:
-        return "n/a"
-    value = float(value)
-    return "0" if value == 0 else f"{value:.3g}"
-
-
 def _title(result: Any, config: CardConfig) -> str:
     return config.pretty_name or f"{result.selector} selection of {result.k} rows"
 
@@ -281,7 +277,7 @@ def _selector_doc(name: str) -> str:
 def _size_rule(result: Any) -> str:
     cfg = result.config
     if cfg.get("budget_flops") is not None:
-        return (f"k = {result.k}: the most rows whose predicted training fits in the {fmt_flops(cfg['budget_flops'])}"
+        return (f"k = {result.k}: the most rows whose predicted training fits in the {format_flops(cfg['budget_flops'])}"
                 f" FLOP budget after selection ({cfg.get('train_model')}, {cfg.get('train_epochs')} epoch(s))")
     if cfg.get("fraction") is not None:
         return f"fraction = {cfg['fraction']} of the pool -> k = {result.k}"
@@ -299,10 +295,26 @@ def _target_label(target: dict[str, Any] | None) -> str:
 def _source_label(source: dict[str, Any]) -> str:
     sid = source.get("dataset_id")
     if sid and "/" in str(sid):
-        return f"[{sid}](https://huggingface.co/datasets/{sid})"
-    if str(source.get("fingerprint") or "").startswith(BUILTIN_PREFIX):
+        return f"[{sid}]({hub_url(sid)})"
+    if _is_builtin(source):
         return "the hf_select embedded pool, `hf_select.load_builtin_pool()`"
     return f"`{sid}`" if sid else "a local pool"
+
+
+def _is_builtin(source: dict[str, Any]) -> bool:
+    return str(source.get("fingerprint") or "").startswith(BUILTIN_PREFIX)
+
+
+def _package_licences(result: Any, pool: Any, subset: Any, source: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per-package licences of the selected rows when they come from the embedded pool (else ``[]``)."""
+    if not _is_builtin(source):
+        return []
+    if pool is not None and "domain" in getattr(pool, "column_names", []):
+        column = pool["domain"]
+        return package_licences([column[int(i)] for i in result.indices])
+    if subset is not None and "domain" in getattr(subset, "column_names", []):
+        return package_licences(list(subset["domain"]))
+    return []
 
 
 def _filters_label(filters: list, drops: dict[str, int]) -> str:
@@ -325,8 +337,12 @@ def _cost_sentence(cost: Any, share: float | None) -> str:
     if cost.train_flops is None:
         return ("Training FLOPs were not predicted (no budget or train model given), so the total counts selection "
                 "only; select with `budget_flops=` and `train_model=` to have both.")
+    from ..cost.convention import describe_train_convention
+
+    convention = cost.notes.get("train_convention")
     return (f"Selection is {100 * (share or 0):.2f} % of the total compute; in the compute-constrained view the "
-            f"method is worth it only if this subset beats a cheaper selection trained on the FLOPs it saved.")
+            f"method is worth it only if this subset beats a cheaper selection trained on the FLOPs it saved."
+            + (f" Training FLOPs: {describe_train_convention(convention)}." if convention else ""))
 
 
 def _stats(values: Any) -> dict[str, str]:

@@ -3,30 +3,41 @@
 Defaults (each overridable through :class:`~hf_select.scoring.engine.NLLConfig`):
 
 - attention: ``flash_attention_2`` on CUDA with ``flash-attn`` installed (varlen kernel over packed rows via the
-  position ids), else ``sdpa``.
+  position ids), else ``sdpa`` (``eager`` for architectures without SDPA support, e.g. Bloom).
 - batching: ``packed`` with flash-attention 2 (zero padding, no quadratic mask); otherwise the measured winner per
   device in :data:`DEFAULT_BATCHING`. On this project's reference CPU (2 cores, SmolLM2-135M, bf16,
   ``examples/benchmarks/bench_perplexity.py --compare-packed``) ``bucketed`` beat ``packed`` (e.g. 420 vs 248
   tokens/s on 16 pool examples, 1 thread, 8192-token budget): SDPA on CPU turns packed rows into a dense ``[T, T]``
   block-diagonal mask and does the full quadratic attention work, while sorted buckets pad only a few tokens. With
-  SDPA on CUDA the same holds (a mask disables the flash kernel).
-- NLL: the fused Triton kernel on CUDA when Triton is installed; the chunked torch reference elsewhere; ``full`` (the
-  model's own logits) for models whose LM head is not a plain linear layer (logit soft-capping or scaling).
+  SDPA on CUDA the same holds (a mask disables the flash kernel). Packing is used only where it is exact
+  (:func:`hf_select.scoring.packing.packing_check`); otherwise the plan falls back to ``bucketed`` with a logged
+  reason, even when ``packed`` was asked for.
+- NLL: the fused Triton kernel on CUDA when Triton is installed and the kernel package loads
+  (:func:`hf_select.scoring.triton_nll.kernel_status`; else the torch path with a logged reason); the chunked torch
+  reference elsewhere; ``full`` (the model's own logits) for models whose LM head is not a plain linear layer (logit
+  soft-capping or scaling).
 
 Example:
     >>> from hf_select.scoring.dispatch import choose_plan
-    >>> from hf_select.scoring.models import tiny_llama
+    >>> from hf_select.testing import tiny_causal_lm, tiny_llama
     >>> plan = choose_plan(tiny_llama(vocab_size=64), device="cpu")
     >>> plan.attn_implementation, plan.batching, plan.nll_backend
     ('sdpa', 'bucketed', 'torch')
+    >>> choose_plan(tiny_causal_lm("opt"), device="cpu", batching="packed").batching   # OPT leaks when packed
+    'bucketed'
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..import_utils import is_flash_attn_available, is_triton_available
+from .loading import resolve_device
+from .packing import packing_check
+
+logger = logging.getLogger(__name__)
 
 # Measured default batching mode per device type when attention is not flash-attention 2 (see module docstring).
 DEFAULT_BATCHING: dict[str, str] = {"cpu": "bucketed", "cuda": "bucketed"}
@@ -54,15 +65,6 @@ class ExecutionPlan:
     def to_dict(self) -> dict[str, Any]:
         return {"device": str(self.device), "attn_implementation": self.attn_implementation,
                 "batching": self.batching, "nll_backend": self.nll_backend, "reasons": dict(self.reasons)}
-
-
-def resolve_device(device: Any = None) -> Any:
-    """``None`` / ``"auto"`` -> CUDA when available else CPU; strings become ``torch.device``."""
-    import torch
-
-    if device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def gradient_batching(batching: str, device: Any) -> str:
@@ -97,8 +99,10 @@ def choose_plan(model: Any, *, device: Any = None, attn_implementation: str = "a
     if attn_implementation == "auto":
         if dev.type == "cuda" and is_flash_attn_available():
             attn, reasons["attn"] = "flash_attention_2", "CUDA with flash-attn installed"
-        else:
+        elif getattr(model, "_supports_sdpa", True):
             attn, reasons["attn"] = "sdpa", "default (no CUDA flash-attn)"
+        else:
+            attn, reasons["attn"] = "eager", "the architecture has no SDPA attention"
     else:
         attn, reasons["attn"] = attn_implementation, "set by the user"
         if attn == "flash_attention_2" and not is_flash_attn_available():
@@ -112,12 +116,25 @@ def choose_plan(model: Any, *, device: Any = None, attn_implementation: str = "a
             reasons["batching"] = f"measured default for {dev.type}"
     else:
         mode, reasons["batching"] = batching, "set by the user"
+    if mode == "packed":
+        exact, why = packing_check(model)
+        if not exact:
+            logger.warning("hf_select: not packing examples: %s.", why)
+            mode = "bucketed"
+        reasons["packing"] = why
     plain = has_plain_lm_head(model)
     if nll_backend == "auto":
         if not plain:
             backend, reasons["nll"] = "full", "LM head is not a plain linear layer"
         elif dev.type == "cuda" and is_triton_available() and _lm_head_bias(model) is None:
-            backend, reasons["nll"] = "triton", "CUDA with Triton: fused linear + cross-entropy kernel"
+            from .triton_nll import kernel_status
+
+            loaded, why = kernel_status(str(dev))
+            if loaded:
+                backend, reasons["nll"] = "triton", "CUDA with Triton: fused linear + cross-entropy kernel"
+            else:
+                logger.warning("hf_select: the Triton NLL kernel is not used: %s.", why)
+                backend, reasons["nll"] = "torch", f"chunked torch LM head (Triton kernel unavailable: {why})"
         else:
             backend, reasons["nll"] = "torch", "chunked torch LM head"
     else:

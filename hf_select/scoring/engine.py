@@ -6,8 +6,8 @@ counts per example are accumulated in float64. Nothing of size ``tokens x vocabu
 
 Example:
     >>> from hf_select.scoring.engine import NLLConfig, score_nll
-    >>> from hf_select.scoring.batching import TokenizedExamples
-    >>> from hf_select.scoring.models import tiny_llama
+    >>> from hf_select.scoring.encoding import TokenizedExamples
+    >>> from hf_select.testing import tiny_llama
     >>> ex = TokenizedExamples.from_ids([[1, 5, 9, 3], [1, 7], [4]])
     >>> res = score_nll(tiny_llama(vocab_size=16), ex, NLLConfig(dtype="float32", show_progress=False))
     >>> res.num_targets.tolist(), bool(res.mean_nll[2] != res.mean_nll[2])   # one-token example: nothing scored
@@ -24,19 +24,22 @@ from typing import Any
 
 import numpy as np
 
-from .batching import TokenizedExamples, collate, plan_batches
+from .batching import collate, plan_batches
 from .compiled import COMPILE_MODES, DEFAULT_COMPILE_MIN_TOKENS, compiled_path
 from .dispatch import ExecutionPlan, apply_attn_implementation, choose_plan
-from .nll import DEFAULT_CHUNK_SIZE, token_nll
+from .encoding import TokenizedExamples
+from .loading import DTYPES, dtype_name, resolve_dtype
+from .nll import DEFAULT_CHUNK_SIZE, forward_token_nll
 
 
 @dataclass
 class NLLConfig:
     """How to run NLL scoring (every knob of the engine; the selectors expose the same fields)."""
 
-    dtype: str = field(default="bfloat16", metadata={
-        "help": "Compute dtype: 'bfloat16' (autocast, fp32 log-sum-exp; ~4x faster than fp32 on a bf16-capable CPU) "
-                "or 'float32' (exact reference)."})
+    dtype: str = field(default="auto", metadata={
+        "help": f"Compute dtype, one of {DTYPES}: 'auto' (bfloat16 where the device runs it fast, else float32), "
+                "'bfloat16' (autocast, fp32 log-sum-exp; ~4x faster than fp32 on a bf16-capable CPU), 'float16' or "
+                "'float32' (exact reference)."})
     max_tokens_per_batch: int = field(default=8192, metadata={
         "help": "Token budget of one forward pass (rows x padded length, or the length of a packed row)."})
     batching: str = field(default="auto", metadata={
@@ -96,12 +99,11 @@ class NLLScores:
 
 
 def autocast_context(device: Any, dtype: str) -> Any:
-    """``torch.autocast`` for a reduced-precision dtype, a null context for float32."""
+    """``torch.autocast`` for a reduced-precision dtype, a null context for float32 (``"auto"``: the fast dtype of
+    ``device``)."""
     import torch
 
-    from .models import resolve_dtype
-
-    torch_dtype = resolve_dtype(dtype)
+    torch_dtype = resolve_dtype(dtype, device)
     if torch_dtype == torch.float32:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=torch_dtype)
@@ -122,6 +124,7 @@ def score_nll(model: Any, examples: TokenizedExamples, config: NLLConfig | None 
                                batching=config.batching, nll_backend=config.nll_backend)
     apply_attn_implementation(model, plan.attn_implementation)
     device = plan.device
+    dtype = dtype_name(config.dtype, device)
     if next(model.parameters()).device != device:
         model.to(device)
     n = len(examples)
@@ -131,7 +134,6 @@ def score_nll(model: Any, examples: TokenizedExamples, config: NLLConfig | None 
     batches = plan_batches(examples.lengths, plan.batching, config.max_tokens_per_batch, rows=todo)
     sums = torch.zeros(n, dtype=torch.float64)
     counts = torch.zeros(n, dtype=torch.int64)
-    head = model.get_output_embeddings()
     decoder = model.get_decoder() if plan.nll_backend != "full" else None
     fast = compiled_path(decoder, device=device, mode=config.compile, min_tokens=config.compile_min_tokens,
                          tokens=int(examples.lengths[num_targets > 0].sum()), nll_backend=plan.nll_backend)
@@ -144,13 +146,13 @@ def score_nll(model: Any, examples: TokenizedExamples, config: NLLConfig | None 
     was_training = model.training
     model.eval()
     try:
-        with torch.inference_mode(), autocast_context(device, config.dtype), \
-                weights_in(model, config.dtype, all_parameters=config.cast_weights) as head_weight:
+        with torch.inference_mode(), autocast_context(device, dtype), \
+                weights_in(model, dtype, all_parameters=config.cast_weights) as head_weight:
             for rows_b in batches:
                 batch = collate(examples, rows_b, plan.batching, pad_token_id=pad_id).to(device)
-                nll = _batch_nll(model, fast.decoder, head, head_weight, batch, plan.nll_backend,
-                                 config.lm_head_chunk, fast.token_nll)
-                seg = batch.segments.cpu()
+                nll = forward_token_nll(model, batch, backend=plan.nll_backend, chunk_size=config.lm_head_chunk,
+                                        head_weight=head_weight, decoder=fast.decoder, nll_fn=fast.token_nll)
+                seg = torch.as_tensor(batch.rows, dtype=torch.long)[batch.segments.cpu()]
                 sums.index_add_(0, seg, nll.double().cpu())
                 counts.index_add_(0, seg, torch.ones_like(seg))
                 forward_tokens += batch.real_tokens
@@ -164,7 +166,7 @@ def score_nll(model: Any, examples: TokenizedExamples, config: NLLConfig | None 
         model.train(was_training)
     pairs = int(sum(int(lengths[i]) * (int(lengths[i]) + 1) // 2 for i in todo))
     return NLLScores(sums.numpy(), counts.numpy(), forward_tokens, padded, pairs, time.perf_counter() - start,
-                     {**plan.to_dict(), "compile": fast.info()})
+                     {**plan.to_dict(), "dtype": dtype, "compile": fast.info()})
 
 
 @contextlib.contextmanager
@@ -177,8 +179,6 @@ def weights_in(model: Any, dtype: str, *, all_parameters: bool = True) -> Any:
     weight in ``dtype``. ``float32`` changes nothing.
     """
     import torch
-
-    from .models import resolve_dtype
 
     target = resolve_dtype(dtype)
     head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
@@ -200,27 +200,6 @@ def weights_in(model: Any, dtype: str, *, all_parameters: bool = True) -> Any:
     finally:
         for param, data in saved:
             param.data = data
-
-
-def _batch_nll(model: Any, decoder: Any, head: Any, head_weight: Any, batch: Any, backend: str, chunk: int,
-               nll_fn: Any = token_nll) -> Any:
-    kwargs = {"input_ids": batch.input_ids, "position_ids": batch.position_ids, "use_cache": False}
-    if batch.attention_mask is not None:
-        kwargs["attention_mask"] = batch.attention_mask
-    if backend == "full":  # the model's own head (soft-capping, scaling, ...): logits of scored positions only
-        logits = model(**kwargs).logits
-        picked = logits.reshape(-1, logits.shape[-1]).index_select(0, batch.gather_index).float()
-        return torch_cross_entropy(picked, batch.labels)
-    hidden = decoder(**kwargs).last_hidden_state
-    picked = hidden.reshape(-1, hidden.shape[-1]).index_select(0, batch.gather_index)
-    return nll_fn(picked, head_weight, batch.labels, backend=backend, chunk_size=chunk,
-                  bias=getattr(head, "bias", None))
-
-
-def torch_cross_entropy(logits: Any, labels: Any) -> Any:
-    import torch
-
-    return torch.nn.functional.cross_entropy(logits, labels, reduction="none")
 
 
 def _progress(total: int, enabled: bool) -> Any:

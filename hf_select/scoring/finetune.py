@@ -8,7 +8,11 @@ What one run does (the recipe of LESS's and CCDS's ``train.py``, i.e. ``transfor
   an epoch may be smaller; fractional ``epochs`` train on the first share of one more shuffled pass);
 - the loss of a step is the mean over its examples of each example's mean token NLL (labels ``-100`` are not
   scored); examples without any scored token are left out and counted;
-- inside a step, examples run in micro-batches (padded rows, or packed rows where exact) whose gradients accumulate;
+- inside a step, examples run in micro-batches whose gradients accumulate: padded rows, or packed rows where
+  :func:`~hf_select.scoring.packing.packing_check` finds packing exact for the architecture (else padded, with a
+  logged reason); tokens come from :mod:`hf_select.scoring.encoding`, batches from
+  :func:`~hf_select.scoring.batching.collate` and the loss from :func:`~hf_select.scoring.nll.forward_token_nll`
+  (the NLL of the scoring engine);
 - optimizer: ``torch.optim.AdamW`` (what Trainer's ``adamw_torch`` builds); schedule:
   ``transformers.get_scheduler(lr_scheduler_type, num_warmup_steps=ceil(warmup_ratio * total_steps))`` -- the same
   schedule functions ``Trainer`` uses, so the learning rate of optimizer step ``s`` (0-based) is
@@ -28,11 +32,11 @@ convention, runs quietly offline on a CPU, and uses transformers' own schedule f
 trainer's FLOP budget and the selectors' cost estimates use it).
 
 Example:
-    >>> from hf_select.scoring.encoded import EncodedExample
+    >>> from hf_select.scoring.encoding import TokenizedExamples
     >>> from hf_select.scoring.finetune import LoraTrainingConfig, lora_finetune
-    >>> from hf_select.scoring.models import tiny_llama
+    >>> from hf_select.testing import tiny_llama
     >>> base = tiny_llama(vocab_size=32)
-    >>> ex = [EncodedExample([1, 2, 3, 4, 5, 6], [-100, 2, 3, 4, 5, 6])] * 4
+    >>> ex = TokenizedExamples.from_ids([[1, 2, 3, 4, 5, 6]] * 4, labels=[[-100, -100, 3, 4, 5, 6]] * 4)
     >>> tuned, run = lora_finetune(base, ex, LoraTrainingConfig(epochs=2, learning_rate=1e-2, batch_size=2))
     >>> run.steps, run.losses[-1] < run.losses[0]
     (4, True)
@@ -41,6 +45,7 @@ Example:
 from __future__ import annotations
 
 import copy
+import logging
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -50,10 +55,12 @@ from typing import Any
 import numpy as np
 
 from ..import_utils import require
-from .encoded import IGNORE_INDEX, EncodedExample
+from .batching import collate, plan_batches
+from .encoding import TokenizedExamples
 
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj")
 MICRO_BATCHING = ("padded", "packed")
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -79,10 +86,11 @@ class LoraTrainingConfig:
     micro_batch_size: int = field(default=16, metadata={"help": "Examples per forward/backward inside a step."})
     micro_batch_tokens: int = field(default=2048, metadata={"help": "Token cap of one micro-batch."})
     micro_batching: str = field(default="padded", metadata={
-        "help": "'padded' (right-padded rows, exact on every architecture) or 'packed' (examples back to back; only "
-                "exact on architectures that build the mask from position ids)."})
+        "help": "'padded' (right-padded rows, exact on every architecture) or 'packed' (examples back to back; used "
+                "only where hf_select.scoring.packing finds it exact for the architecture, else padded)."})
     autocast_dtype: str | None = field(default=None, metadata={
-        "help": "Run forward/backward under torch.autocast in this dtype (e.g. 'bfloat16'); None = weights' dtype."})
+        "help": "Run forward/backward under torch.autocast in this dtype (e.g. 'bfloat16'; 'auto' = the device's "
+                "fast dtype, hf_select.scoring.loading); None or 'float32' = the weights' dtype."})
     seed: int = field(default=0, metadata={"help": "Adapter initialisation, example order and dropout."})
 
     def __post_init__(self) -> None:
@@ -98,6 +106,10 @@ class LoraTrainingConfig:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}.")
         if self.micro_batching not in MICRO_BATCHING:
             raise ValueError(f"micro_batching={self.micro_batching!r}: use one of {MICRO_BATCHING}.")
+        if self.autocast_dtype is not None:
+            from .loading import dtype_name
+
+            dtype_name(self.autocast_dtype, argument="autocast_dtype")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -137,6 +149,7 @@ class LoraRun:
     lora_params: int
     skipped_examples: int           # examples without a scored token (not trained on)
     seconds: float
+    micro_batching: str = "padded"  # the layout used ('packed' only where exact for the architecture)
     checkpoints: list[LoraCheckpoint] = field(default_factory=list)
 
     @property
@@ -164,7 +177,7 @@ def trainable_lora_params(model: Any, peft_config: Any = None) -> int | None:
 
     Example:
         >>> from peft import LoraConfig
-        >>> from hf_select.scoring.models import tiny_llama
+        >>> from hf_select.testing import tiny_llama
         >>> model = tiny_llama(vocab_size=64)           # hidden 32, 2 layers
         >>> trainable_lora_params(model, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"))
         896
@@ -175,14 +188,11 @@ def trainable_lora_params(model: Any, peft_config: Any = None) -> int | None:
         return None
     import torch
     from peft import get_peft_model
-    from transformers import AutoConfig, AutoModelForCausalLM, PretrainedConfig
+    from transformers import AutoModelForCausalLM
 
-    if isinstance(model, PretrainedConfig):
-        config = model
-    elif hasattr(model, "config"):
-        config = model.config
-    else:
-        config = AutoConfig.from_pretrained(model, local_files_only=True)
+    from .loading import load_config
+
+    config = load_config(model)
     with torch.device("meta"):
         try:
             skeleton = type(model)(copy.deepcopy(config)) if hasattr(model, "config") else None
@@ -192,15 +202,6 @@ def trainable_lora_params(model: Any, peft_config: Any = None) -> int | None:
             skeleton = AutoModelForCausalLM.from_config(copy.deepcopy(config))
     wrapped = get_peft_model(skeleton, copy.deepcopy(peft_config))
     return int(sum(p.numel() for p in wrapped.parameters() if p.requires_grad))
-
-
-def as_encoded(examples: Any) -> list[EncodedExample]:
-    """A list of :class:`EncodedExample` from itself or a :class:`~hf_select.scoring.batching.TokenizedExamples`
-    (scored tokens become labels)."""
-    if hasattr(examples, "target_mask"):
-        return [EncodedExample(ids.tolist(), np.where(mask, ids, IGNORE_INDEX).tolist())
-                for ids, mask in zip(examples.input_ids, examples.target_mask)]
-    return list(examples)
 
 
 def add_lora(model: Any, config: LoraTrainingConfig) -> Any:
@@ -215,7 +216,7 @@ def add_lora(model: Any, config: LoraTrainingConfig) -> Any:
         return get_peft_model(model, config.peft_config())
 
 
-def lora_finetune(model: Any, examples: Any, config: LoraTrainingConfig | None = None, *,
+def lora_finetune(model: Any, examples: TokenizedExamples, config: LoraTrainingConfig | None = None, *,
                   pad_token_id: int = 0) -> tuple[Any, LoraRun]:
     """Train adapters on a float32 copy of ``model`` and merge them; ``(tuned copy in model's dtype, run)``.
 
@@ -243,14 +244,14 @@ def plan_steps(n: int, config: LoraTrainingConfig) -> list[int]:
     return [math.ceil(len(order) / config.batch_size) for order in _epoch_orders(n, config.epochs, rng)]
 
 
-def train_lora(model: Any, examples: Any, config: LoraTrainingConfig, *, pad_token_id: int = 0,
+def train_lora(model: Any, examples: TokenizedExamples, config: LoraTrainingConfig, *, pad_token_id: int = 0,
                keep_checkpoints: bool = False, resume_from: LoraCheckpoint | None = None,
                progress: Callable[[int], None] | None = None) -> LoraRun:
     """Train the trainable parameters of ``model`` (a peft model from :func:`add_lora`) on ``examples``.
 
     Args:
         model: the model to train in place (its trainable parameters are the adapters).
-        examples: :class:`EncodedExample` list or ``TokenizedExamples`` (labels / scored tokens define the loss).
+        examples: examples from :func:`hf_select.scoring.encoding.encode` (their scored tokens define the loss).
         config: the recipe (the same one on resume).
         pad_token_id: padding id of padded micro-batches.
         keep_checkpoints: keep a :class:`LoraCheckpoint` at the end of every epoch.
@@ -264,8 +265,10 @@ def train_lora(model: Any, examples: Any, config: LoraTrainingConfig, *, pad_tok
     from .gradients import AdamState, per_example_losses, trainable_parameters
 
     start = time.perf_counter()
-    encoded = as_encoded(examples)
-    todo = np.array([i for i, e in enumerate(encoded) if e.n_loss_tokens > 0], dtype=np.int64)
+    if not isinstance(examples, TokenizedExamples):
+        raise TypeError(f"examples must be TokenizedExamples (hf_select.scoring.encoding.encode), got "
+                        f"{type(examples).__name__}.")
+    todo = np.flatnonzero(examples.num_targets > 0).astype(np.int64)
     if todo.size == 0:
         raise ValueError("No example has a token to train on (all empty, one token long, or without labels).")
     params = trainable_parameters(model)
@@ -283,13 +286,14 @@ def train_lora(model: Any, examples: Any, config: LoraTrainingConfig, *, pad_tok
     orders = [todo[o] for o in _epoch_orders(len(todo), config.epochs, np.random.default_rng(config.seed))]
     first_epoch, step = 0, 0
     device = next(p for _, p in params).device
+    layout = _layout(model, config)
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(config.seed)
         if resume_from is not None:
             first_epoch, step = resume_from.epoch, resume_from.step
             _restore(optimizer, scheduler, params, resume_from)
             _set_rng_state(resume_from.torch_rng_state, device)
-        lengths = [len(e.input_ids) for e in encoded]
+        lengths = examples.lengths.tolist()
         autocast = _autocast(device, config.autocast_dtype)
         losses, lrs, tokens, checkpoints = [], [], [], []
         model.train()
@@ -300,8 +304,8 @@ def train_lora(model: Any, examples: Any, config: LoraTrainingConfig, *, pad_tok
                     rows = order[s0:s0 + config.batch_size]
                     lrs.append(float(optimizer.param_groups[0]["lr"]))
                     optimizer.zero_grad(set_to_none=True)
-                    for micro in _micro_batches(rows, lengths, config):
-                        batch = _collate([encoded[i] for i in micro], config, pad_token_id, device)
+                    for micro in _micro_batches(rows, lengths, config, layout):
+                        batch = collate(examples, micro, layout, pad_token_id=pad_token_id).to(device)
                         with autocast():
                             loss = per_example_losses(model, batch).sum() / len(rows)
                         loss.backward()
@@ -325,8 +329,8 @@ def train_lora(model: Any, examples: Any, config: LoraTrainingConfig, *, pad_tok
             model.eval()
     return LoraRun(steps=step, losses=losses, learning_rates=lrs, epoch_steps=epoch_steps[first_epoch:],
                    example_tokens=[int(t) for t in tokens], lora_params=lora_params,
-                   skipped_examples=len(encoded) - len(todo), seconds=time.perf_counter() - start,
-                   checkpoints=checkpoints)
+                   skipped_examples=len(examples) - len(todo), seconds=time.perf_counter() - start,
+                   micro_batching=layout, checkpoints=checkpoints)
 
 
 def _restore(optimizer: Any, scheduler: Any, params: list[tuple[str, Any]], ck: LoraCheckpoint) -> None:
@@ -357,29 +361,33 @@ def _set_rng_state(state: Any, device: Any) -> None:
         torch.cuda.set_rng_state(state[1], device)
 
 
-def _micro_batches(rows: Sequence[int], lengths: Sequence[int], config: LoraTrainingConfig) -> list[list[int]]:
-    from .encoded import length_batches, pack_batches
+def _layout(model: Any, config: LoraTrainingConfig) -> str:
+    """``"packed"`` when asked for and exact for the architecture, else ``"padded"`` (the reason is logged)."""
+    from .packing import packing_check
 
-    sub = [lengths[i] for i in rows]
-    plan = (pack_batches(sub, config.micro_batch_tokens) if config.micro_batching == "packed"
-            else length_batches(sub, config.micro_batch_size, config.micro_batch_tokens))
-    return [[int(rows[j]) for j in group] for group in plan]
+    if config.micro_batching != "packed":
+        return "padded"
+    exact, why = packing_check(model)
+    if not exact:
+        logger.warning("hf_select: LoRA training uses padded micro-batches: %s.", why)
+    return "packed" if exact else "padded"
 
 
-def _collate(chosen: list[EncodedExample], config: LoraTrainingConfig, pad_token_id: int, device: Any) -> Any:
-    from .encoded import collate, collate_packed
-
-    if config.micro_batching == "packed":
-        return collate_packed(chosen, device)
-    return collate(chosen, pad_token_id, device)
+def _micro_batches(rows: Sequence[int], lengths: Sequence[int], config: LoraTrainingConfig,
+                   layout: str) -> list[list[int]]:
+    """Micro-batches of ``rows``: first-fit-decreasing packed rows, or length-sorted padded rows (one planner,
+    :func:`hf_select.scoring.batching.plan_batches`)."""
+    if layout == "packed":
+        return plan_batches(lengths, "packed", config.micro_batch_tokens, rows=rows)
+    return plan_batches(lengths, "bucketed", config.micro_batch_tokens, rows=rows,
+                        max_rows=config.micro_batch_size, max_padding=None)
 
 
 def _autocast(device: Any, dtype: str | None) -> Callable[[], Any]:
     import contextlib
 
-    import torch
+    from .engine import autocast_context
 
     if dtype is None:
         return contextlib.nullcontext
-    torch_dtype = getattr(torch, dtype)
-    return lambda: torch.autocast(device_type=device.type, dtype=torch_dtype)
+    return lambda: autocast_context(device, dtype)

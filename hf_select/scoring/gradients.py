@@ -7,44 +7,46 @@ with a padding mask), so ``G_i`` for the whole batch is one ``einsum`` per layer
 2015 / Opacus, used by LoGra, Choe et al. 2024). Each layer's ``[B, *W.shape]`` block is optionally
 Adam-preconditioned and projected *inside the hook*, so the full per-example gradient vector never exists: memory is
 ``B x (largest layer)`` plus ``B x k``. Examples are packed back to back into rows (``position_ids`` restarting per
-example, block-diagonal causal mask, no padding; ``batching="padded"`` gives length-bucketed padded rows instead) and
-the LM head runs only at positions with a label. ``method="vmap"`` computes the same thing with ``torch.func``
-(``functional_call`` + ``vmap(grad)``), for any trainable parameter, and ``method="loop"`` is the batch-size-1 reference.
+example, block-diagonal causal mask, no padding) where packing is exact for the architecture
+(:func:`hf_select.scoring.packing.packing_check`; otherwise, and with ``batching="padded"``, length-bucketed padded
+rows), and the LM head runs only at positions with a label (:func:`hf_select.scoring.nll.forward_token_nll`, the NLL
+of the scoring engine). ``method="vmap"`` computes the same thing with ``torch.func`` (``functional_call`` +
+``vmap(grad)``), for any trainable parameter, and ``method="loop"`` is the batch-size-1 reference. Examples without a
+scored token get a zero feature row.
 
 Adam preconditioning (LESS, Xia et al. 2024, eq. 2): with a checkpoint's first/second moments ``m, v``,
 ``m' = b1 m + (1 - b1) g``, ``v' = b2 v + (1 - b2) g^2``, feature ``= m' / sqrt(v' + eps)``.
 
 Example:
-    >>> import torch
-    >>> from hf_select.scoring.encoded import EncodedExample
+    >>> from hf_select.scoring.encoding import TokenizedExamples
     >>> from hf_select.scoring.gradients import gradient_features, trainable_parameters
-    >>> from hf_select.scoring.models import tiny_llama
     >>> from hf_select.scoring.projection import ProjectionConfig, RandomProjector
+    >>> from hf_select.testing import tiny_llama
     >>> model = tiny_llama(vocab_size=64)
     >>> for n, p in model.named_parameters(): _ = p.requires_grad_("q_proj" in n)
     >>> params = trainable_parameters(model)
     >>> proj = RandomProjector([p.numel() for _, p in params], ProjectionConfig(dim=32))
-    >>> ex = [EncodedExample([1, 5, 9, 3], [-100, 5, 9, 3]), EncodedExample([1, 7, 2], [-100, 7, 2])]
+    >>> ex = TokenizedExamples.from_ids([[1, 5, 9, 3], [1, 7, 2]])
     >>> gradient_features(model, ex, proj, batch_size=2).shape
     torch.Size([2, 32])
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .encoded import (
-    IGNORE_INDEX,
-    EncodedExample,
-    collate,
-    collate_packed,
-    length_batches,
-    pack_batches,
-)
+import numpy as np
+
+from .batching import Batch, collate, plan_batches
+from .encoding import TokenizedExamples
+from .nll import forward_token_nll, logits_nll
+from .packing import packing_check
 
 METHODS = ("hooks", "vmap", "loop")
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -75,38 +77,25 @@ def trainable_parameters(model: Any) -> list[tuple[str, Any]]:
     return params
 
 
-def per_example_losses(model: Any, batch: dict[str, Any], *, dense: bool = False) -> Any:
-    """Mean next-token NLL of each example (``[B]``), computing logits only at positions with a label
-    (``dense=True``: at every position, without data-dependent shapes or masks, as ``torch.func.vmap`` needs; exact
-    for right-padded rows, whose real tokens never attend to the later padding under the causal mask)."""
+def per_example_losses(model: Any, batch: Batch) -> Any:
+    """Mean next-token NLL of each example of ``batch`` (``[len(batch.rows)]``), differentiable: the engine's
+    :func:`~hf_select.scoring.nll.forward_token_nll` reduced per example."""
     import torch
 
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    packed = "segments" in batch
-    mask = None if dense or packed else batch["attention_mask"]
-    hidden = base.get_decoder()(input_ids=batch["input_ids"], attention_mask=mask,
-                                position_ids=batch.get("position_ids"), use_cache=False).last_hidden_state
-    labels = batch["labels"][:, 1:]
-    keep = labels != IGNORE_INDEX
-    if packed:
-        example = batch["segments"][:, 1:][keep]
-        nll = torch.nn.functional.cross_entropy(base.get_output_embeddings()(hidden[:, :-1][keep]).float(),
-                                                labels[keep], reduction="none")
-        n = batch["n_examples"]
-        sums = torch.zeros(n, dtype=nll.dtype, device=nll.device).index_add(0, example, nll)
-        counts = torch.zeros(n, dtype=nll.dtype, device=nll.device).index_add(0, example, torch.ones_like(nll))
-        return sums / counts.clamp(min=1)
-    if dense:
-        logits = base.get_output_embeddings()(hidden[:, :-1]).float()
-        nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), labels, reduction="none",
-                                                ignore_index=IGNORE_INDEX)
-        return nll.sum(1) / keep.sum(1).clamp(min=1)
-    rows = keep.nonzero(as_tuple=True)[0]
-    logits = base.get_output_embeddings()(hidden[:, :-1][keep])
-    nll = torch.nn.functional.cross_entropy(logits.float(), labels[keep], reduction="none")
-    counts = keep.sum(1)
-    sums = torch.zeros(labels.shape[0], dtype=nll.dtype, device=nll.device).index_add(0, rows, nll)
+    nll = forward_token_nll(model, batch, chunk_size=None)
+    n = len(batch.rows)
+    sums = torch.zeros(n, dtype=nll.dtype, device=nll.device).index_add(0, batch.segments, nll)
+    counts = torch.zeros(n, dtype=nll.dtype, device=nll.device).index_add(0, batch.segments, torch.ones_like(nll))
     return sums / counts.clamp(min=1)
+
+
+def _dense_example_loss(model: Any, input_ids: Any, labels: Any) -> Any:
+    """Mean NLL of one right-padded example from logits at every position, without an attention mask: no
+    data-dependent shapes, as ``torch.func.vmap`` needs (exact: real tokens never attend to the later padding under
+    the causal mask, and padding positions carry no label)."""
+    logits = model(input_ids=input_ids, use_cache=False).logits
+    nll = logits_nll(logits, labels)
+    return nll.sum() / (labels != -100).sum().clamp(min=1)
 
 
 class _LinearGradHooks:
@@ -156,10 +145,11 @@ class _LinearGradHooks:
             h.remove()
 
 
-def _packed_layout(batch: dict[str, Any]) -> Any:
-    seg = batch["segments"].reshape(-1)
-    pos = batch["position_ids"].reshape(-1)
-    return (seg, pos, batch["n_examples"], int(pos.max()) + 1) if seg.numel() else None
+def _packed_layout(batch: Batch) -> Any:
+    """(example of each position, its position, examples, longest) of a packed row."""
+    pos = batch.position_ids.reshape(-1)
+    seg = (pos == 0).long().cumsum(0) - 1
+    return seg, pos, len(batch.rows), int(pos.max()) + 1
 
 
 def _unpack(t: Any, layout: Any) -> Any:
@@ -170,8 +160,8 @@ def _unpack(t: Any, layout: Any) -> Any:
     return out
 
 
-def _grads_hooks(model, batch, params, sink) -> None:
-    layout = _packed_layout(batch) if "segments" in batch else None
+def _grads_hooks(model, batch, params, sink, examples) -> None:
+    layout = _packed_layout(batch) if batch.packed else None
     hooks = _LinearGradHooks(model, params, sink, layout)
     try:
         per_example_losses(model, batch).sum().backward()
@@ -181,7 +171,7 @@ def _grads_hooks(model, batch, params, sink) -> None:
         p.grad = None
 
 
-def _grads_vmap(model, batch, params, sink) -> None:
+def _grads_vmap(model, batch, params, sink, examples) -> None:
     import torch
     from torch.func import functional_call, grad, vmap
 
@@ -190,32 +180,30 @@ def _grads_vmap(model, batch, params, sink) -> None:
             super().__init__()
             self.inner = inner
 
-        def forward(self, one):
-            return per_example_losses(self.inner, one, dense=True)[0]
+        def forward(self, ids, labels):
+            return _dense_example_loss(self.inner, ids, labels)
 
     wrapper = _Loss(model)
     names = [f"inner.{n}" for n, _ in params]
 
-    def loss_one(values, ids, mask, labels):
-        one = {"input_ids": ids[None], "attention_mask": mask[None], "labels": labels[None]}
-        return functional_call(wrapper, dict(zip(names, values)), (one,), strict=False)
+    def loss_one(values, ids, labels):
+        return functional_call(wrapper, dict(zip(names, values)), (ids[None], labels[None]), strict=False)
 
     values = tuple(p.detach() for _, p in params)
-    grads = vmap(grad(loss_one), in_dims=(None, 0, 0, 0), randomness="same")(
-        values, batch["input_ids"], batch["attention_mask"], batch["labels"])
+    grads = vmap(grad(loss_one), in_dims=(None, 0, 0), randomness="same")(values, batch.input_ids,
+                                                                         batch.dense_labels())
     with torch.no_grad():
         for i, g in enumerate(grads):
             sink(i, g.float())
 
 
-def _grads_loop(model, batch, params, sink) -> None:
+def _grads_loop(model, batch, params, sink, examples) -> None:
     import torch
 
-    n = batch["input_ids"].shape[0]
     collected: list[list[Any]] = [[] for _ in params]
-    for i in range(n):
-        length = int(batch["attention_mask"][i].sum())
-        one = {k: v[i:i + 1, :length] for k, v in batch.items()}
+    device = batch.input_ids.device
+    for row in batch.rows:
+        one = collate(examples, [row], "single").to(device)
         grads = torch.autograd.grad(per_example_losses(model, one).sum(), [p for _, p in params], allow_unused=True)
         for j, (g, (_, p)) in enumerate(zip(grads, params)):
             collected[j].append(torch.zeros_like(p) if g is None else g.detach())
@@ -228,7 +216,7 @@ _METHODS = {"hooks": _grads_hooks, "vmap": _grads_vmap, "loop": _grads_loop}
 
 def gradient_features(
     model: Any,
-    examples: Sequence[EncodedExample],
+    examples: TokenizedExamples,
     projector: Any = None,
     *,
     adam_state: AdamState | None = None,
@@ -245,16 +233,18 @@ def gradient_features(
 
     Args:
         model: a causal LM whose trainable parameters (e.g. LoRA) define the gradient.
-        examples: token ids + labels per example; the loss of an example is its mean label-token NLL.
+        examples: encoded examples (:func:`hf_select.scoring.encoding.encode`); the loss of an example is the mean
+            NLL of its scored tokens.
         projector: a :class:`~hf_select.scoring.projection.RandomProjector` over :func:`trainable_parameters`
             segments; ``None`` returns the exact unprojected gradients ``[N, D]``.
         adam_state: when given, features are Adam-preconditioned (LESS) instead of plain gradients.
         batch_size / max_tokens: examples (padded batching) and tokens per backward pass.
         method: ``"hooks"`` (default), ``"vmap"`` (torch.func) or ``"loop"`` (batch size 1).
-        batching: ``"packed"`` (examples back to back in one row of at most ``max_tokens`` tokens, zero padding),
-            ``"padded"`` (length-bucketed, right-padded rows of ``batch_size``) or ``"auto"`` (the measured default
-            of the device, :func:`~hf_select.scoring.dispatch.gradient_batching`); vmap and loop always use padded
-            rows.
+        batching: ``"packed"`` (examples back to back in one row of at most ``max_tokens`` tokens, zero padding;
+            only where :func:`~hf_select.scoring.packing.packing_check` says packing is exact, else padded with a
+            logged reason), ``"padded"`` (length-bucketed, right-padded rows of ``batch_size``) or ``"auto"`` (the
+            measured default of the device, :func:`~hf_select.scoring.dispatch.gradient_batching`); vmap and loop
+            always use padded rows.
         autocast_dtype: e.g. ``torch.bfloat16`` to run forward/backward under autocast.
         progress: called with the number of examples done after each batch.
         timings: when given, ``timings["projection"]`` accumulates the seconds spent projecting.
@@ -271,8 +261,12 @@ def gradient_features(
     packed = batching == "packed" and method == "hooks"
     if packed and not max_tokens:
         raise ValueError("batching='packed' needs max_tokens (tokens per packed row).")
-    if not examples:
+    if not len(examples):
         raise ValueError("examples is empty: nothing to compute gradients for.")
+    if packed:
+        packed, why = packing_check(model)
+        if not packed:
+            logger.warning("hf_select: gradient features use padded rows: %s.", why)
     params = trainable_parameters(model)
     sizes = [p.numel() for _, p in params]
     if projector is not None and list(projector.segment_sizes) != sizes:
@@ -286,13 +280,13 @@ def gradient_features(
     result = torch.zeros(len(examples), width, dtype=torch.float32)
     was_training = model.training
     model.eval()
-    done = 0
     try:
-        lengths = [len(e.input_ids) for e in examples]
-        plan = pack_batches(lengths, max_tokens) if packed else length_batches(lengths, batch_size, max_tokens)
+        rows = np.flatnonzero(examples.num_targets > 0).tolist()
+        done = len(examples) - len(rows)  # examples without a scored token: zero rows, nothing to compute
+        plan = plan_batches(examples.lengths, "packed" if packed else "bucketed", max_tokens, rows=rows,
+                            max_rows=None if packed else batch_size, max_padding=None)
         for idx in plan:
-            chosen = [examples[i] for i in idx]
-            batch = collate_packed(chosen, device) if packed else collate(chosen, pad_token_id, device)
+            batch = collate(examples, idx, "packed" if packed else "padded", pad_token_id=pad_token_id).to(device)
             out = torch.zeros(len(idx), width, dtype=torch.float32, device=device)
 
             def sink(index: int, grads: Any) -> None:
@@ -311,7 +305,7 @@ def gradient_features(
             ctx = (torch.autocast(device_type=device.type, dtype=autocast_dtype) if autocast_dtype is not None
                    else torch.autocast(device_type=device.type, enabled=False))
             with ctx:
-                _METHODS[method](model, batch, params, sink)
+                _METHODS[method](model, batch, params, sink, examples)
             result[torch.tensor(idx)] = out.cpu()
             done += len(idx)
             if progress is not None:

@@ -11,6 +11,10 @@ the inputs, so bf16 under autocast) is upcast to fp32 for the log-sum-exp and th
 :mod:`hf_select.scoring.triton_nll` (same signature, never stores a tile). :func:`segment_sums` reduces per-token values
 to per-example sums and counts with segment ids (``index_add``), so packed rows need no padding.
 
+:func:`logits_nll` is the one cross-entropy call (fp32, ``reduction="none"``, ignored positions give 0); every other
+function here reaches it. :func:`forward_token_nll` runs a model on a :class:`~hf_select.scoring.batching.Batch` and
+returns the NLL of its scored positions: the engine, the LoRA fine-tune and the LESS gradient features all use it.
+
 Example:
     >>> import torch
     >>> from hf_select.scoring.nll import chunked_token_nll, reference_token_nll, segment_mean
@@ -64,24 +68,31 @@ def chunked_token_nll(hidden: Any, weight: Any, labels: Any, chunk_size: int | N
         logits = flat_h[start:start + step] @ w.T
         if b is not None:
             logits = logits + b
-        # cross_entropy's fused fp32 log-softmax is ~1.5x faster on CPU than logsumexp + gather; ignored -> 0.
-        out[start:start + step] = torch.nn.functional.cross_entropy(logits.float(), y, ignore_index=ignore_index,
-                                                                    reduction="none")
+        out[start:start + step] = logits_nll(logits, y, ignore_index=ignore_index)
     return out.reshape(labels.shape)
+
+
+def logits_nll(logits: Any, labels: Any, *, ignore_index: int = IGNORE_INDEX) -> Any:
+    """Per-position NLL (fp32) of ``labels`` (``[...]``) under ``logits`` (``[..., V]``); ignored positions give 0.
+
+    cross_entropy's fused fp32 log-softmax is ~1.5x faster on CPU than logsumexp + gather.
+    """
+    import torch
+
+    flat = logits.reshape(-1, logits.shape[-1]).float()
+    nll = torch.nn.functional.cross_entropy(flat, labels.reshape(-1), ignore_index=ignore_index, reduction="none")
+    return nll.reshape(labels.shape)
 
 
 def reference_token_nll(hidden: Any, weight: Any, labels: Any, *, ignore_index: int = IGNORE_INDEX,
                         bias: Any = None) -> Any:
     """Plain reference: full fp32 logits and ``cross_entropy(reduction="none")`` (tests and benchmarks only)."""
-    import torch
 
     _check(hidden, weight, labels, bias)
     logits = hidden.float() @ weight.float().T
     if bias is not None:
         logits = logits + bias.float()
-    nll = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1),
-                                            ignore_index=ignore_index, reduction="none")
-    return nll.reshape(labels.shape)
+    return logits_nll(logits, labels, ignore_index=ignore_index)
 
 
 def segment_sums(values: Any, segment_ids: Any, num_segments: int, *, weights: Any = None) -> tuple[Any, Any]:
@@ -127,3 +138,34 @@ def token_nll(hidden: Any, weight: Any, labels: Any, *, backend: str = "torch",
 
         return triton_token_nll(hidden, weight, labels, chunk_size, ignore_index=ignore_index)
     raise ValueError(f"nll backend {backend!r} is not known; use 'torch', 'triton' or 'full'.")
+
+
+def _unwrap(model: Any) -> Any:
+    """The transformers model inside a peft wrapper (or the model itself)."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+def forward_token_nll(model: Any, batch: Any, *, backend: str = "torch", chunk_size: int | None = DEFAULT_CHUNK_SIZE,
+                      head_weight: Any = None, decoder: Any = None, nll_fn: Any = None) -> Any:
+    """NLL (fp32, ``[P]``) of the scored positions of ``batch`` under ``model``, differentiable.
+
+    ``"torch"`` / ``"triton"`` run the decoder only and apply the LM head to the scored positions (chunked / fused);
+    ``"full"`` uses the model's own logits (for heads that scale or cap logits). ``head_weight`` overrides the LM-head
+    weight (e.g. a copy in the compute dtype). A head that is not a plain ``nn.Linear`` (e.g. a LoRA-wrapped one) is
+    called as a module. ``decoder`` / ``nll_fn`` replace the model's decoder and :func:`token_nll` (same signatures;
+    the compiled CPU path of :mod:`hf_select.scoring.compiled`).
+    """
+    import torch
+
+    base = _unwrap(model)
+    kwargs = batch.model_inputs()
+    if backend == "full":
+        logits = model(**kwargs).logits
+        return logits_nll(logits.reshape(-1, logits.shape[-1]).index_select(0, batch.gather_index), batch.labels)
+    hidden = (decoder or base.get_decoder())(**kwargs).last_hidden_state
+    picked = hidden.reshape(-1, hidden.shape[-1]).index_select(0, batch.gather_index)
+    head = base.get_output_embeddings()
+    if type(head) is not torch.nn.Linear:
+        return logits_nll(head(picked), batch.labels)
+    weight = head.weight if head_weight is None else head_weight
+    return (nll_fn or token_nll)(picked, weight, batch.labels, backend=backend, chunk_size=chunk_size, bias=head.bias)

@@ -1,15 +1,16 @@
 """Texts in, per-example NLL out: tokenisation, truncation report, shard cache and multi-process sharding.
 
 :func:`nll_for_texts` is what the model-based selectors (perplexity, IFD, CoLoR-Filter) call. The pool is cut into
-shards of consecutive rows; each shard is scored by :func:`~hf_select.scoring.engine.score_nll`, written to the
-:class:`~hf_select.scoring.cache.ShardCache` (when a cache folder is given) and, under ``torch.distributed``,
-computed by one rank only (:func:`~hf_select.scoring.distributed.run_sharded`). The cache key covers the scored
+shards of consecutive rows (by default at least :data:`MIN_SHARDS`, so every process of a small multi-process run
+has work; see :func:`default_shard_size`); each shard is scored by :func:`~hf_select.scoring.engine.score_nll`,
+written to the :class:`~hf_select.scoring.cache.ShardCache` (when a cache folder is given) and, under
+``torch.distributed``, computed by one rank only (:func:`~hf_select.scoring.distributed.run_sharded`). The cache key covers the scored
 texts, every knob that changes the numbers, and the model fingerprint.
 
 Example:
     >>> from hf_select.scoring.pipeline import nll_for_texts
     >>> from hf_select.scoring.engine import NLLConfig
-    >>> from hf_select.scoring.models import tiny_llama
+    >>> from hf_select.testing import tiny_llama
     >>> class Chars:  # a toy tokenizer: one id per character
     ...     is_fast = False
     ...     def __call__(self, texts, **kw):
@@ -30,14 +31,18 @@ from typing import Any
 
 import numpy as np
 
-from .batching import TokenizedExamples, tokenize_examples
 from .cache import ShardCache, cache_key, concat_shards, fingerprint_texts
 from .distributed import dist_info, run_sharded
+from .encoding import TokenizedExamples, encode
 from .engine import NLLConfig, mean_nll, score_nll
+from .loading import dtype_name
 
 DEFAULT_SHARD_SIZE = 1024
+# Fewest shards a pool is cut into by default: up to this many processes all get work on a small pool. It does not
+# depend on the number of processes, so runs with 1 or 8 processes share the same cache.
+MIN_SHARDS = 8
 # Engine knobs that change the numbers (the others only change speed): part of the cache key.
-_KEY_FIELDS = ("dtype", "cast_weights", "nll_backend", "attn_implementation", "compile")
+_KEY_FIELDS = ("cast_weights", "nll_backend", "attn_implementation", "compile")
 
 
 @dataclass
@@ -80,12 +85,20 @@ def default_max_length(model: Any, tokenizer: Any = None) -> int | None:
     return int(limit) if limit is not None else None
 
 
+def default_shard_size(n_rows: int, world_size: int = 1) -> int:
+    """Rows per shard when none is given: at most :data:`DEFAULT_SHARD_SIZE`, and small enough that the pool has
+    ``max(MIN_SHARDS, world_size)`` shards (every process gets at least one shard when the pool has a row for it)."""
+    shards = max(MIN_SHARDS, world_size)
+    return max(1, min(DEFAULT_SHARD_SIZE, -(-n_rows // shards)))
+
+
 def nll_for_texts(model: Any, tokenizer: Any, items: Sequence[str] | Sequence[tuple[str, str]],
                   config: NLLConfig | None = None, *, completion_only: bool = False, max_length: int | None = None,
-                  cache_dir: str | os.PathLike | None = None, shard_size: int = DEFAULT_SHARD_SIZE,
+                  add_special_tokens: bool = True, append_eos: bool = False,
+                  cache_dir: str | os.PathLike | None = None, shard_size: int | None = None,
                   model_id: str | None = None, key_extra: dict[str, Any] | None = None) -> TextNLL:
     """Summed NLL and scored-token counts of ``items`` (texts, ``(prompt, completion)`` pairs, or already tokenised
-    :class:`~.batching.TokenizedExamples`, scored as they are).
+    :class:`~.encoding.TokenizedExamples`, scored as they are).
 
     Args:
         model: a loaded causal LM (see :func:`~hf_select.scoring.models.load_causal_lm`).
@@ -94,31 +107,37 @@ def nll_for_texts(model: Any, tokenizer: Any, items: Sequence[str] | Sequence[tu
         config: engine knobs.
         completion_only: score only completion tokens of each pair.
         max_length: cut longer examples (default: the model's maximum); cut rows are reported.
+        add_special_tokens / append_eos: the special-token and end-token rules of :mod:`.encoding`.
         cache_dir: folder of the shard cache (``None``: no cache).
-        shard_size: rows per shard (unit of caching and of work across processes).
+        shard_size: rows per shard (unit of caching and of work across processes); default
+            :func:`default_shard_size`.
         model_id: identity of the model for the cache key (default: :func:`~.models.model_fingerprint`).
         key_extra: more things the numbers depend on (e.g. a fine-tuning recipe), added to the cache key.
     """
     config = config or NLLConfig()
-    if shard_size < 1:
+    if shard_size is not None and shard_size < 1:
         raise ValueError(f"shard_size must be >= 1, got {shard_size}.")
     max_length = max_length if max_length is not None else default_max_length(model, tokenizer)
     start = time.perf_counter()
-    if isinstance(items, TokenizedExamples):
+    if isinstance(items, TokenizedExamples):  # already encoded (e.g. IFD's answers after a fixed prefix)
         examples = items
         content = fingerprint_texts([(" ".join(map(str, ids)), "".join("1" if m else "0" for m in mask))
                                      for ids, mask in zip(items.input_ids, items.target_mask)])
     else:
-        examples = tokenize_examples(items, tokenizer, max_length=max_length, completion_only=completion_only)
+        examples = encode(items, tokenizer, max_length=max_length, completion_only=completion_only,
+                          add_special_tokens=add_special_tokens, append_eos=append_eos)
         content = fingerprint_texts(items)
     n = len(examples)
+    info = dist_info()
+    shard_size = shard_size or default_shard_size(n, info.world_size)
     cache = None
     if cache_dir is not None:
-        from .models import model_fingerprint
+        from .fingerprint import model_fingerprint
 
         key_config = {k: getattr(config, k) for k in _KEY_FIELDS}
-        key_config.update(completion_only=completion_only, max_length=max_length, shard_size=shard_size,
-                          extra=key_extra or {})
+        key_config.update(dtype=dtype_name(config.dtype, config.device), completion_only=completion_only,
+                          max_length=max_length, add_special_tokens=add_special_tokens, append_eos=append_eos,
+                          shard_size=shard_size, extra=key_extra or {})
         mid = model_id or model_fingerprint(model)
         key = cache_key(content=content, config=key_config, model=mid, kind="nll")
         cache = ShardCache(cache_dir, key, n, shard_size, info={"config": key_config, "model": mid})
@@ -134,7 +153,6 @@ def nll_for_texts(model: Any, tokenizer: Any, items: Sequence[str] | Sequence[tu
     parts, stats = run_sharded(len(ranges), compute, cache=cache)
     columns = concat_shards(parts) if parts else {"sum_nll": np.zeros(0), "num_targets": np.zeros(0, dtype=np.int64)}
     forward_tokens = sum(r.forward_tokens for r in runs)
-    info = dist_info()
     if info.world_size > 1:
         forward_tokens = _sum_over_ranks(forward_tokens)
     cache_report = {}
@@ -146,12 +164,6 @@ def nll_for_texts(model: Any, tokenizer: Any, items: Sequence[str] | Sequence[tu
     return TextNLL(np.asarray(columns["sum_nll"], dtype=np.float64), np.asarray(columns["num_targets"], dtype=np.int64),
                    examples.lengths, list(examples.truncated_rows), forward_tokens, time.perf_counter() - start,
                    cache_report, runs[0].plan if runs else {})
-
-
-def tokenized(items: Sequence[Any], tokenizer: Any, *, max_length: int | None,
-              completion_only: bool = False) -> TokenizedExamples:
-    """Tokenise without scoring (for cost estimates)."""
-    return tokenize_examples(items, tokenizer, max_length=max_length, completion_only=completion_only)
 
 
 def _sum_over_ranks(value: int) -> int:

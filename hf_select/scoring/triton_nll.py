@@ -1,12 +1,15 @@
-"""Load the local Triton kernel package (``kernels/`` at the repository root) and expose per-token NLL through it.
+"""Load the Triton kernel package shipped inside hf_select and expose per-token NLL through it.
 
-The kernel sources live in the HF ``kernels`` repository layout (``kernels/build.toml``,
-``kernels/torch-ext/hf_select_kernels/``). ``kernels`` 0.17.2 loads a *local* kernel with ``get_local_kernel(path)``
+The kernel sources are package data of hf_select (so a wheel carries them), in the HF ``kernels`` repository layout:
+``hf_select/kernels/build.toml`` and ``hf_select/kernels/torch-ext/hf_select_kernels/`` (the repository's top-level
+``kernels/`` is a link to that folder, the kernel repository ``kernel-builder`` builds). :func:`kernels_dir` finds it
+next to the installed package, never through a repository-relative path. ``kernels`` 0.17.2 loads a *local* kernel with ``get_local_kernel(path)``
 only from a build variant (a directory holding ``metadata.json`` next to the package, as ``kernel-builder`` writes it).
 Pure-Triton sources need no build, so :func:`load_kernels` stages such a variant in a temporary directory (a
 ``metadata.json`` and a symlink to the sources) and loads it with ``kernels.get_local_kernel``; without the ``kernels``
-library it imports the package straight from ``torch-ext`` with ``importlib``. A real build (``kernels/build/``) is
-preferred when present.
+library it imports the package straight from ``torch-ext`` with ``importlib``. A real build (``build/`` in the kernel
+folder) is preferred when present. :func:`kernel_status` says whether the kernel loads (and, on CUDA, runs and
+matches torch on a tiny input); the dispatcher uses the kernel only then, else falls back with the reason.
 
 On CPU the kernel runs only in the Triton interpreter (``TRITON_INTERPRET=1`` set before the kernel is first loaded),
 ~30x slower than torch: the dispatcher uses it on CUDA only.
@@ -20,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import json
@@ -39,13 +43,13 @@ _LOADED: dict[str, ModuleType] = {}
 
 
 def kernels_dir() -> Path:
-    """The kernel repository: ``$HF_SELECT_KERNELS_DIR`` or ``kernels/`` beside the ``hf_select`` package."""
+    """The kernel repository: ``$HF_SELECT_KERNELS_DIR``, else ``kernels/`` inside the installed ``hf_select``."""
     env = os.environ.get(ENV_KERNELS_DIR)
-    path = Path(env) if env else Path(__file__).resolve().parents[2] / "kernels"
+    path = Path(env) if env else Path(__file__).resolve().parents[1] / "kernels"
     if not (path / "torch-ext" / PACKAGE / "__init__.py").exists() and not (path / "build").exists():
         raise FileNotFoundError(
-            f"No kernel repository at {path} (expected torch-ext/{PACKAGE}/__init__.py). Set {ENV_KERNELS_DIR} to the "
-            "`kernels/` directory of an hf_select checkout."
+            f"No kernel repository at {path} (expected torch-ext/{PACKAGE}/__init__.py): the hf_select installation "
+            f"is incomplete (reinstall it), or {ENV_KERNELS_DIR} points to the wrong folder."
         )
     return path
 
@@ -106,6 +110,44 @@ def load_kernels(path: str | os.PathLike | None = None, *, use_kernels_library: 
             raise
     _LOADED[cache_key] = module
     return module
+
+
+SMOKE_SHAPE = (3, 16, 40)  # tokens, hidden, vocabulary of the check run in kernel_status on CUDA
+SMOKE_TOLERANCE = 1e-3
+
+
+@functools.cache
+def kernel_status(device: str = "cuda") -> tuple[bool, str]:
+    """``(usable, reason)``: the kernel package loads, and on a CUDA ``device`` one tiny call matches torch.
+
+    Cached per device for the process; never raises.
+    """
+    if not is_triton_available():
+        return False, "triton is not installed (pip install \"hf-select[kernels]\")"
+    try:
+        module = load_kernels()
+    except Exception as err:  # noqa: BLE001 - any loader failure: report it, never break scoring
+        return False, f"the kernel package does not load ({type(err).__name__}: {str(err)[:200]})"
+    if not device.startswith("cuda"):
+        return True, "kernel package loaded"
+    try:
+        import torch
+
+        from .nll import reference_token_nll
+
+        tokens, hidden_size, vocab = SMOKE_SHAPE
+        g = torch.Generator().manual_seed(0)
+        hidden = torch.randn(tokens, hidden_size, generator=g).to(device)
+        weight = torch.randn(vocab, hidden_size, generator=g).to(device)
+        labels = torch.randint(0, vocab, (tokens,), generator=g).to(device)
+        got = module.fused_linear_cross_entropy_nll(hidden, weight, labels)
+        want = reference_token_nll(hidden, weight, labels)
+        error = float((got - want).abs().max())
+    except Exception as err:  # noqa: BLE001 - a kernel that does not run: report it, never break scoring
+        return False, f"the kernel does not run on {device} ({type(err).__name__}: {str(err)[:200]})"
+    if error > SMOKE_TOLERANCE:
+        return False, f"the kernel disagrees with torch on {device} (max error {error:.1e})"
+    return True, f"kernel package loaded and checked on {device}"
 
 
 def is_triton_nll_usable(device: Any) -> bool:

@@ -174,21 +174,153 @@ def ngram_bucket(text: str, num_buckets: int) -> int:
     return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest(), "big") % num_buckets
 
 
-def hashed_ngram_ids(words: Sequence[str], num_buckets: int, n: int, memo: dict[str, int] | None = None) -> list[int]:
-    """Bucket ids of all 1..n-grams of ``words`` (n-grams joined by one space), in order: unigrams, bigrams, ...
+def _buckets_of(strings: list[str], num_buckets: int, memo: dict[str, int]) -> np.ndarray:
+    """:func:`ngram_bucket` of each (distinct) string, through ``memo``."""
+    missing = set(strings).difference(memo.keys())
+    memo.update((s, ngram_bucket(s, num_buckets)) for s in missing)
+    return np.fromiter(map(memo.__getitem__, strings), dtype=np.int64, count=len(strings))
 
-    ``memo`` caches string -> bucket across calls (hashing is the costly part; vocabularies repeat).
+
+def _factorize(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(codes, uniques)`` of an int64 array (hash-based, first-appearance order)."""
+    import pandas as pd  # a dependency of ``datasets``
+
+    codes, uniques = pd.factorize(keys)
+    return codes.astype(np.int64, copy=False), np.asarray(uniques, dtype=np.int64)
+
+
+class NgramMemo:
+    """Buckets of n-grams seen before, so each distinct n-gram is hashed once across batches.
+
+    Words get global ids (their buckets in an array indexed by id), bigrams are keyed by their two word ids in a
+    sorted array (looked up with ``searchsorted``: no string is built for a known bigram), longer n-grams by their
+    string. Everything restarts when more than ``limit`` entries would be held (memory stays bounded).
     """
-    memo = {} if memo is None else memo
-    out: list[int] = []
-    for size in range(1, n + 1):
-        grams = words if size == 1 else [" ".join(words[i:i + size]) for i in range(len(words) - size + 1)]
-        for g in grams:
-            b = memo.get(g)
-            if b is None:
-                b = memo[g] = ngram_bucket(g, num_buckets)
-            out.append(b)
-    return out
+
+    def __init__(self, limit: int = 1_000_000) -> None:
+        self.limit = int(min(limit, 2**31 - 1))  # word ids must fit 31 bits in a bigram key
+        self.clear()
+
+    def clear(self) -> None:
+        self.word_ids: dict[str, int] = {}
+        self.words: list[str] = []
+        self.word_buckets = np.zeros(0, dtype=np.int64)
+        self.pair_keys = np.zeros(0, dtype=np.int64)
+        self.pair_buckets = np.zeros(0, dtype=np.int64)
+        self.strings: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return len(self.words) + len(self.pair_keys) + len(self.strings)
+
+    def word_id_buckets(self, words: list[str], num_buckets: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(global ids, buckets)`` of distinct words."""
+        known = len(self.words)
+        setdefault = self.word_ids.setdefault
+        ids = np.fromiter((setdefault(w, len(self.word_ids)) for w in words), dtype=np.int64, count=len(words))
+        if len(self.word_ids) > known:
+            fresh = [w for w, i in zip(words, ids.tolist()) if i >= known]  # in id order
+            self.words.extend(fresh)
+            self.word_buckets = np.concatenate([self.word_buckets, np.fromiter(
+                (ngram_bucket(w, num_buckets) for w in fresh), dtype=np.int64, count=len(fresh))])
+        return ids, self.word_buckets[ids]
+
+    def pair_buckets_of(self, keys: np.ndarray, num_buckets: int) -> np.ndarray:
+        """Buckets of distinct bigrams keyed ``first word id << 32 | second word id``."""
+        pos = np.searchsorted(self.pair_keys, keys)
+        found = pos < len(self.pair_keys)
+        found[found] = self.pair_keys[pos[found]] == keys[found]
+        out = np.empty(len(keys), dtype=np.int64)
+        out[found] = self.pair_buckets[pos[found]]
+        miss = np.sort(keys[~found])
+        if len(miss):
+            words, low = self.words, (1 << 32) - 1
+            fresh = np.fromiter((ngram_bucket(f"{words[k >> 32]} {words[k & low]}", num_buckets)
+                                 for k in miss.tolist()), dtype=np.int64, count=len(miss))
+            out[~found] = fresh[np.searchsorted(miss, keys[~found])]
+            at = np.searchsorted(self.pair_keys, miss)
+            self.pair_keys = np.insert(self.pair_keys, at, miss)
+            self.pair_buckets = np.insert(self.pair_buckets, at, fresh)
+        return out
+
+
+def hashed_ngram_coo(token_lists: Sequence[Sequence[str]], num_buckets: int, n: int,
+                     memo: NgramMemo | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Bucket ids of all 1..n-grams (joined by one space) of each token list, as COO ``(rows, buckets)`` (int64).
+
+    Entries are ordered by n-gram order, then row, then position (all unigrams first), so each row's entries keep the
+    order unigrams, bigrams, ... of that row: sums per row (``np.bincount(rows, weights=...)``) do not depend on how
+    rows are batched. Each distinct n-gram is hashed once (``memo`` remembers buckets across calls).
+
+    Example:
+        >>> rows, buckets = hashed_ngram_coo([["a", "b"], ["c"]], 1000, 2)
+        >>> rows.tolist(), buckets.tolist() == [ngram_bucket(g, 1000) for g in ["a", "b", "c", "a b"]]
+        ([0, 0, 1, 0], True)
+    """
+    from itertools import chain
+
+    lengths = np.fromiter(map(len, token_lists), dtype=np.int64, count=len(token_lists))
+    return flat_ngram_coo(list(chain.from_iterable(token_lists)), lengths, num_buckets, n, memo)
+
+
+def regex_tokens(texts: Sequence[str], pattern: str, lowercase: bool = True) -> list[str] | None:
+    """The tokens of all texts from one ``re.findall`` over the joined texts, each text followed by a NUL separator
+    token; ``None`` when a text holds the separator or the pattern does not yield it as a token of its own."""
+    regex = re.compile(pattern)
+    sep = f" {_DOC_SEPARATOR} "
+    if regex.findall(sep) != [_DOC_SEPARATOR]:
+        return None
+    big = sep.join(texts) + sep
+    if big.count(_DOC_SEPARATOR) != len(texts):
+        return None
+    return regex.findall(big.lower() if lowercase else big)
+
+
+def flat_ngram_coo(flat: list[str], lengths: np.ndarray | None, num_buckets: int, n: int,
+                   memo: NgramMemo | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`hashed_ngram_coo` of texts given as all their tokens (``flat``) and tokens per text (``lengths``), or,
+    with ``lengths=None``, as the output of :func:`regex_tokens` (each text ended by a separator token)."""
+    memo = NgramMemo() if memo is None else memo
+    if not flat:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    words = list(dict.fromkeys(flat))
+    if len(memo) > memo.limit:
+        memo.clear()
+    local = {w: i for i, w in enumerate(words)}
+    ids = np.fromiter(map(local.__getitem__, flat), dtype=np.int64, count=len(flat))
+    if lengths is None:  # separators end each text
+        separator = ids == local[_DOC_SEPARATOR]
+        lengths = np.diff(np.concatenate([[-1], np.flatnonzero(separator)])) - 1
+        ids = ids[~separator]
+        if not len(ids):
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    word_ids, word_buckets = memo.word_id_buckets(words, num_buckets)
+    doc = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
+    rows, out = [doc], [word_buckets[ids]]
+    tokens = word_ids[ids]
+    gram_ids = tokens  # id of the (size-1)-gram starting at each position
+    strings: list[str] = []
+    low = (1 << 32) - 1
+    for size in range(2, n + 1):
+        start = np.arange(max(len(ids) - size + 1, 0), dtype=np.int64)
+        start = start[doc[start] == doc[start + size - 1]]  # all size tokens in one row
+        if not len(start):
+            break
+        tail = tokens[start + size - 1]
+        if size == 2:
+            codes, uniques = _factorize((gram_ids[start] << 32) | tail)
+            buckets = memo.pair_buckets_of(uniques, num_buckets)
+            if n > 2:
+                strings = [f"{memo.words[k >> 32]} {memo.words[k & low]}" for k in uniques.tolist()]
+        else:  # longer n-grams: keyed by their string
+            radix = len(memo.words)
+            codes, uniques = _factorize(gram_ids[start] * radix + tail)
+            strings = [f"{strings[k // radix]} {memo.words[k % radix]}" for k in uniques.tolist()]
+            buckets = _buckets_of(strings, num_buckets, memo.strings)
+        rows.append(doc[start])
+        out.append(buckets[codes])
+        gram_ids = np.zeros(len(ids), dtype=np.int64)
+        gram_ids[start] = codes
+    return np.concatenate(rows), np.concatenate(out)
 
 
 def check_positive(value: Any, name: str, *, integer: bool = False, allow_zero: bool = False) -> None:

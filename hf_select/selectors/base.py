@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import importlib
@@ -44,6 +45,27 @@ BUILTIN_SELECTORS: dict[str, str] = {
 }
 
 _REGISTRY: dict[str, type["Selector"]] = {}
+STREAM_MODES = ("rows", "pool")
+CHUNK_ROWS = 1 << 20  # rows per step of Selector.finalize (bounded memory on memory-mapped score arrays)
+
+
+def row_chunks(num_rows: int, size: int = CHUNK_ROWS):
+    """``(start, stop)`` of consecutive chunks of rows."""
+    return ((start, min(start + size, num_rows)) for start in range(0, num_rows, size))
+
+
+@dataclass
+class ShardFeatures:
+    """What a ``streaming = "pool"`` selector keeps of one shard of the pool, to score it once the pool is fitted.
+
+    ``rows`` holds columns with one value per row, ``entries`` equal-length columns of sparse entries (e.g. the
+    ``row`` and ``bucket`` of every hashed n-gram); ``tokens`` counts the units processed (for the cost record).
+    """
+
+    num_rows: int
+    rows: dict[str, np.ndarray] = field(default_factory=dict)
+    entries: dict[str, np.ndarray] = field(default_factory=dict)
+    tokens: int = 0
 
 
 @dataclass
@@ -57,6 +79,12 @@ class SelectorConfig:
     )
     text_field: str | None = field(
         default=None, metadata={"help": "Column holding the text of language-modeling data (default: 'text')."}
+    )
+    target_view: str = field(
+        default="auto",
+        metadata={"help": "Side of each target example to use: 'auto' (the same view as the pool), 'full', 'query' or "
+                          "'completion'. bm25 and embedding default to 'full': the paper's query text holds the "
+                          "target answers."},
     )
     seed: int = field(default=0, metadata={"help": "Seed for any randomness in scoring."})
     show_progress: bool = field(default=True, metadata={"help": "Show tqdm progress bars on long steps."})
@@ -90,6 +118,16 @@ class Selector:
     default_view: ClassVar[str] = "full"
     #: Whether the selector scores with a causal LM (a trainer may then pass it the model being trained).
     uses_causal_lm: ClassVar[bool] = False
+    #: How :mod:`hf_select.streaming` scores a pool too big for memory: ``"rows"`` (a row's score depends only on the
+    #: row and the target, so shards are scored one by one with :meth:`score`), ``"pool"`` (statistics of the whole
+    #: pool come first: the selector implements :meth:`begin`, :meth:`shard_pass`, :meth:`fit`,
+    #: :meth:`score_features` and optionally :meth:`finalize`; its in-memory :meth:`score` runs the same methods on
+    #: one shard), or ``None`` (the whole pool must be in memory).
+    streaming: ClassVar[str | None] = None
+    #: Whether scoring reads the rows' text (``random`` does not: a stream is then only counted).
+    needs_text: ClassVar[bool] = True
+    #: ``"pool"`` selectors: the class of their statistics (``merge``, ``to_state`` / ``from_state``), or None.
+    stats_class: ClassVar[type | None] = None
 
     def __init__(self, config: SelectorConfig | None = None, **kwargs: Any) -> None:
         if config is None:
@@ -104,9 +142,12 @@ class Selector:
                     f"Selector {self.name!r} got unknown option(s) {unknown}; its options are {sorted(names)}."
                 )
             config = dataclasses.replace(config, **kwargs)
-        if config.text_view != "auto" and config.text_view not in VIEWS:
-            raise ValueError(f"text_view={config.text_view!r} is not known; use 'auto' or one of {VIEWS}.")
+        for name in ("text_view", "target_view"):
+            value = getattr(config, name)
+            if value != "auto" and value not in VIEWS:
+                raise ValueError(f"{name}={value!r} is not known; use 'auto' or one of {VIEWS}.")
         self.config = config
+        self.session: dict[Any, Any] | None = None  # see shard_session()
         self.last_cost: SelectionCost | None = None
         self._cost: SelectionCost | None = None
 
@@ -119,9 +160,14 @@ class Selector:
         """The configured text view of each row."""
         return text_view(dataset, view or self.view, text_field=self.config.text_field, tokenizer=tokenizer)
 
+    @property
+    def target_view(self) -> str:
+        """The view of the target examples: ``config.target_view``, or the pool's view when it is ``"auto"``."""
+        return self.view if self.config.target_view == "auto" else self.config.target_view
+
     def target_texts(self, target: Any, view: str | None = None, tokenizer: Any = None) -> list[str]:
-        """Text view of the target examples (same view as the pool unless told)."""
-        return text_view(target, view or self.view, tokenizer=tokenizer)
+        """Text view of the target examples (``target_view`` unless told)."""
+        return text_view(target, view or self.target_view, tokenizer=tokenizer)
 
     @property
     def cost(self) -> SelectionCost:
@@ -131,24 +177,87 @@ class Selector:
         return self._cost
 
     def _score(self, dataset: Any, target: Any) -> np.ndarray:
+        if self.streaming == "pool":
+            from ..streaming.engine import score_in_memory
+
+            return score_in_memory(self, self.texts(dataset), target)
         raise NotImplementedError(f"{type(self).__name__} must implement _score(dataset, target).")
 
+    # -- the statistics protocol of ``streaming = "pool"`` selectors ------------------------------------------------
+    def begin(self, target: Any) -> None:
+        """Prepare what scoring needs from the target examples (called once, before any shard)."""
+
+    def shard_pass(self, texts: list[str]) -> tuple[Any, ShardFeatures]:
+        """``(partial statistics, features)`` of one shard of pool texts.
+
+        Statistics objects have ``merge(other) -> merged`` (or are ``None`` when the selector needs none); the
+        merged statistics of all shards go to :meth:`fit`. Rows must be processed independently of the shard they fall
+        in, so that any sharding gives the same scores.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not stream with pool statistics.")
+
+    def stats_from_features(self, features: ShardFeatures) -> Any:
+        """A shard's partial statistics rebuilt from its stored features (a resumed run then skips the shard's
+        featurisation), or ``None`` when they cannot be rebuilt."""
+        return None
+
+    def fit(self, stats: Any) -> None:
+        """Fit the scorer on the merged pool statistics."""
+
+    def score_features(self, features: ShardFeatures) -> np.ndarray:
+        """Scores of one shard's rows from its features (after :meth:`fit`)."""
+        raise NotImplementedError(f"{type(self).__name__} does not stream with pool statistics.")
+
+    @contextlib.contextmanager
+    def shard_session(self):
+        """While a stream is scored shard by shard: :attr:`session` is a dict where the selector keeps what every
+        shard reuses (e.g. a target-tuned model); it is dropped at the end. Outside a session it is ``None``."""
+        self.session = {}
+        try:
+            yield self.session
+        finally:
+            self.session = None
+
+    def stream_mode(self) -> str | None:
+        """:attr:`streaming` for this instance (a selector may refuse streams under some options)."""
+        return self.streaming
+
+    @property
+    def draws_in_row_order(self) -> bool:
+        """Whether :meth:`finalize` draws seeded values in row order (``random``; ``dsir`` with Gumbel sampling), which
+        a pool split across independent tasks (datatrove) cannot reproduce."""
+        return type(self).finalize is not Selector.finalize
+
+    def finalize(self, scores: np.ndarray) -> None:
+        """Last step over all scores (maybe a memory map), in place, in :func:`row_chunks` order (e.g. seeded noise
+        drawn chunk by chunk from one generator, which equals one draw); default: nothing."""
+
     # -- public API ----------------------------------------------------------------------------------------------
-    def score(self, dataset: Any, target: Any = None) -> np.ndarray:
+    def score(self, dataset: Any, target: Any = None, *, stream_config: Any = None) -> np.ndarray:
         """One float per row of ``dataset``; higher means keep first.
 
         Args:
-            dataset: a ``datasets.Dataset`` (any TRL format), a list of row dicts, or a list of strings.
+            dataset: a ``datasets.Dataset`` (any TRL format), a list of row dicts, or a list of strings; or a stream
+                (a ``datasets.IterableDataset``, a parquet/jsonl glob such as ``"shards/*.parquet"``, a folder of
+                shards), scored shard by shard in bounded memory (:mod:`hf_select.streaming`).
             target: target examples in any of those forms; required when ``requires_target``.
+            stream_config: a :class:`hf_select.streaming.StreamConfig` for streams (shard size, cache folder, ...).
         """
+        from ..streaming.source import is_stream
+
+        if self.requires_target:
+            if target is None:
+                raise ValueError(f"Selector {self.name!r} needs target examples: pass target=<dataset or list of "
+                                 "texts>.")
+            if _num_rows(target, "target") == 0:
+                raise ValueError("target is empty: give at least one target example.")
+        if is_stream(dataset):
+            from ..streaming.engine import score_stream
+
+            return score_stream(self, dataset, target, config=stream_config).scores
         n = _num_rows(dataset, "dataset")
         if n == 0:
             raise ValueError("dataset is empty: give at least one row to score.")
-        if self.requires_target:
-            if target is None:
-                raise ValueError(f"Selector {self.name!r} needs target examples: pass target=<dataset or list of texts>.")
-            if _num_rows(target, "target") == 0:
-                raise ValueError("target is empty: give at least one target example.")
         self._cost = SelectionCost(hardware=hardware_info())
         start = time.perf_counter()
         scores = np.asarray(self._score(dataset, target), dtype=np.float64)
@@ -186,8 +295,8 @@ def _num_rows(data: Any, argument: str) -> int:
     if hasattr(data, "num_rows"):
         return int(data.num_rows)
     if getattr(data, "_ex_iterable", None) is not None or type(data).__name__ == "IterableDataset":
-        raise TypeError(f"{argument} is a streaming IterableDataset; materialise it first, e.g. "
-                        "Dataset.from_list(list(iterable.take(n))).")
+        raise TypeError(f"{argument} is a streaming IterableDataset; pass it as the pool (selection streams it) or "
+                        "materialise it first, e.g. Dataset.from_list(list(iterable.take(n))).")
     try:
         return len(data)
     except TypeError:

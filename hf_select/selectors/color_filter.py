@@ -14,8 +14,7 @@ model with full fine-tuning on the downstream data; LoRA is this implementation'
 
 Example:
     >>> import hf_select as hs
-    >>> from hf_select.scoring.models import tiny_llama
-    >>> from hf_select.selectors.perplexity import toy_tokenizer
+    >>> from hf_select.testing import tiny_llama, toy_tokenizer
     >>> sel = hs.get_selector("color_filter", model=tiny_llama(vocab_size=128), tokenizer=toy_tokenizer(),
     ...                       dtype="float32", show_progress=False, finetune_epochs=2, finetune_learning_rate=1e-2)
     >>> s = sel.score(["abab abab", "zzqx yy"], target=["abab ab abab"] * 4)

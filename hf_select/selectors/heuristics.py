@@ -1,6 +1,7 @@
 """Heuristic selectors: scores from simple properties of the text (no target, no model).
 
-``length`` scores each row by its length in characters, whitespace words, or tokens of a given tokenizer; with
+``length`` scores each row by its length in characters, whitespace words, or tokens of a given tokenizer (counted by
+:func:`hf_select.scoring.encoding.encode`, the one encoding of hf_select: special tokens once); with
 strategy ``"top"`` it keeps the longest examples (a strong cheap baseline in instruction tuning, Zhao et al. 2024,
 "Long Is More for Alignment"), with ``"bottom"`` the shortest.
 
@@ -12,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,8 +28,11 @@ UNITS = ("chars", "words", "tokens")
 class LengthConfig(SelectorConfig):
     unit: str = field(default="chars", metadata={"help": f"Length unit, one of {UNITS}."})
     tokenizer: Any = field(
-        default=None, metadata={"help": "Tokenizer (object or local path) for unit='tokens'."}
+        default=None, metadata={"help": "Tokenizer (object, local path or Hub id) for unit='tokens'."}
     )
+    add_special_tokens: bool = field(default=True, metadata={
+        "help": "unit='tokens': count the tokenizer's special tokens (e.g. BOS) once, as the model sees the text "
+                "(hf_select.scoring.encoding); False counts the bare text."})
 
 
 @register_selector("length")
@@ -36,6 +41,7 @@ class LengthSelector(Selector):
 
     config_class = LengthConfig
     default_view = "full"
+    streaming = "rows"
 
     def __init__(self, config: LengthConfig | None = None, **kwargs: Any) -> None:
         super().__init__(config, **kwargs)
@@ -52,12 +58,13 @@ class LengthSelector(Selector):
             elif self.config.unit == "words":
                 out = np.fromiter((len(t.split()) for t in texts), dtype=np.float64, count=len(texts))
             else:
-                tok = self.config.tokenizer
-                if isinstance(tok, str):
-                    from transformers import AutoTokenizer
+                from ..scoring.encoding import encode
+                from ..scoring.loading import load_tokenizer
 
-                    tok = AutoTokenizer.from_pretrained(tok, local_files_only=True)
-                ids = tok(texts, add_special_tokens=False)["input_ids"]
-                out = np.array([len(x) for x in ids], dtype=np.float64)
+                tok = self.config.tokenizer
+                if isinstance(tok, (str, os.PathLike)):  # a folder or Hub id, loaded as every model argument is
+                    tok = load_tokenizer(None, tok)
+                lengths = encode(texts, tok, add_special_tokens=self.config.add_special_tokens).lengths
+                out = lengths.astype(np.float64)
                 stage.tokens = int(out.sum())
         return out

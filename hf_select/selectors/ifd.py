@@ -17,7 +17,8 @@ and ``data_by_IFD.py``):
 - ``s(A | Q)``: the row is tokenised once as prompt + completion (the prompt through the chat template for
   conversations); the answer tokens are the completion's, their NLL is averaged (cost stage ``forward_conditioned``).
 - ``s(A)``: the *same answer token ids*, placed after a fixed neutral prefix that is not scored, ``answer_prefix``
-  (default ``"### Response:"``, tokenised with the tokenizer's special tokens, e.g. a BOS), averaged over the same
+  (default ``"### Response:"``, encoded as every text is, with the tokenizer's special tokens, e.g. a BOS, unless
+  ``add_special_tokens=False``), averaged over the same
   tokens (stage ``forward_answer``). Cherry-LLM scores ``"### Response:" + output`` the same way (the prefix and
   ``<s>`` as context, only the output's tokens in the loss). Both passes therefore score exactly the same tokens, also
   with tokenizers that add no BOS (the first answer token is scored in both).
@@ -31,8 +32,7 @@ would not fit is scored on the answer tokens that fit in both passes.
 
 Example:
     >>> import hf_select as hs
-    >>> from hf_select.scoring.models import tiny_llama
-    >>> from hf_select.selectors.perplexity import toy_tokenizer
+    >>> from hf_select.testing import tiny_llama, toy_tokenizer
     >>> rows = [{"prompt": "Say hi: ", "completion": "hi there"}, {"prompt": "Count: ", "completion": "1 2 3 4"}]
     >>> sel = hs.get_selector("ifd", model=tiny_llama(vocab_size=128), tokenizer=toy_tokenizer(), dtype="float32",
     ...                       show_progress=False, drop_above_one=False)
@@ -64,14 +64,14 @@ class IFDConfig(ModelScoringConfig):
                 "them."})
     answer_prefix: str = field(default=CHERRY_PREFIX, metadata={
         "help": "Fixed text before the answer when scoring s(A) (context only, never scored; Cherry-LLM's "
-                "'### Response:'). Tokenised with the tokenizer's special tokens."})
+                "'### Response:'). Encoded with the special tokens of add_special_tokens (e.g. a BOS)."})
 
 
 def answer_alone(conditioned: Any, prefix_ids: list[int], max_length: int | None) -> tuple[Any, Any]:
     """The answer tokens of ``conditioned`` (scored tokens of each example) after ``prefix_ids``, scored on the same
     tokens; returns ``(alone, conditioned)`` where ``conditioned`` drops the answer tokens that did not fit in
     ``max_length`` after the prefix (so both score the same token ids)."""
-    from ..scoring.batching import TokenizedExamples
+    from ..scoring.encoding import TokenizedExamples
 
     ids_alone, mask_alone, mask_cond = [], [], []
     prefix = np.asarray(prefix_ids, dtype=np.int64)
@@ -107,16 +107,16 @@ class IFDSelector(ModelScoringSelector):
 
     def encoded(self, dataset: Any, model: Any, tokenizer: Any) -> tuple[Any, Any]:
         """``(conditioned, answer alone)`` tokenised examples, scored on the same answer tokens."""
-        from ..scoring.batching import tokenize_examples
+        from ..scoring.encoding import encode
 
-        max_length = self.max_length(model, tokenizer)
         pairs = self.items(dataset, tokenizer, pairs=True)
-        conditioned = tokenize_examples(pairs, tokenizer, max_length=max_length, completion_only=True)
-        prefix_ids = list(tokenizer(self.config.answer_prefix, add_special_tokens=True)["input_ids"])
+        conditioned = self.encode(model, tokenizer, pairs, completion_only=True)
+        prefix_ids = encode([self.config.answer_prefix], tokenizer,
+                            add_special_tokens=self.config.add_special_tokens).input_ids[0].tolist()
         if not prefix_ids:
             raise ValueError("answer_prefix gives no token (and the tokenizer adds none): s(A) needs at least one "
                              "context token before the answer; use a non-empty answer_prefix.")
-        alone, cond = answer_alone(conditioned, prefix_ids, max_length)
+        alone, cond = answer_alone(conditioned, prefix_ids, self.max_length(model, tokenizer))
         return cond, alone
 
     def estimate_cost(self, dataset: Any, target: Any = None) -> Any:

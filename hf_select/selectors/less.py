@@ -41,7 +41,7 @@ gradient batch              1 example per backward                  ``gradient_b
 Example (tiny random model and a byte-level tokenizer, so it runs anywhere in seconds)::
 
     >>> import hf_select as hs
-    >>> from hf_select.selectors.less import tiny_test_setup
+    >>> from hf_select.testing import tiny_test_setup
     >>> model, tok = tiny_test_setup()
     >>> pool = [{"prompt": f"Q{i}: add {i} and 1.", "completion": f" {i + 1}"} for i in range(12)]
     >>> target = [{"prompt": "Q: add 3 and 1.", "completion": " 4"}]
@@ -60,7 +60,6 @@ from typing import Any
 
 import numpy as np
 
-from ..data.formats import prompt_completion_texts
 from .base import Selector, SelectorConfig, register_selector
 
 LESS_LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj")
@@ -80,10 +79,14 @@ class LessConfig(SelectorConfig):
                                        metadata={"help": "Run forward/backward under torch.autocast in this dtype "
                                                          "(e.g. 'bfloat16'); None = the weights' dtype."})
     device: str | None = field(default=None, metadata={"help": "Torch device (default: cuda if available, else cpu)."})
+    add_special_tokens: bool = field(default=True, metadata={
+        "help": "Add the tokenizer's special tokens (e.g. BOS) once (hf_select.scoring.encoding)."})
     max_length: int = field(default=512, metadata={"help": "Tokens kept per example, longer ones are truncated "
                                                            "(LESS: 2048)."})
     loss_on: str = field(default="completion", metadata={"help": "'completion' (prompt tokens masked) or 'all'."})
-    append_eos: bool = field(default=True, metadata={"help": "Append the EOS token to each completion."})
+    append_eos: bool = field(default=True, metadata={
+        "help": "End each example with the EOS token, once: not when it already ends with it (a chat template's "
+                "end-of-turn token)."})
     lora_r: int = field(default=128, metadata={"help": "LoRA rank (LESS: 128)."})
     lora_alpha: int = field(default=512, metadata={"help": "LoRA alpha (LESS: 512)."})
     lora_dropout: float = field(default=0.1, metadata={"help": "LoRA dropout during warm-up (LESS: 0.1)."})
@@ -140,31 +143,6 @@ def aggregate_subtasks(similarity: np.ndarray, subtasks: list[Any]) -> np.ndarra
     return np.max(np.stack(means, axis=1), axis=1)
 
 
-def encode_examples(data: Any, tokenizer: Any, *, max_length: int = 512, loss_on: str = "completion",
-                    append_eos: bool = True, text_field: str | None = None) -> tuple[list[Any], dict[str, int]]:
-    """Token ids and labels of each row (prompt tokens masked when ``loss_on="completion"``), truncated to
-    ``max_length``; also returns counts of truncated rows and of rows without any loss token."""
-    from ..scoring.encoded import IGNORE_INDEX, EncodedExample
-
-    pairs = prompt_completion_texts(data, text_field=text_field, tokenizer=tokenizer)
-    eos = [tokenizer.eos_token_id] if append_eos and tokenizer.eos_token_id is not None else []
-    out, truncated, no_loss = [], 0, 0
-    for prompt, completion in pairs:
-        p_ids = tokenizer(prompt, add_special_tokens=True)["input_ids"] if prompt else []
-        c_ids = tokenizer(completion, add_special_tokens=not prompt)["input_ids"] + eos
-        ids = p_ids + c_ids
-        labels = ([IGNORE_INDEX] * len(p_ids) + c_ids) if loss_on == "completion" else list(ids)
-        if len(ids) > max_length:
-            truncated += 1
-            ids, labels = ids[:max_length], labels[:max_length]
-        if not ids:
-            ids, labels = [tokenizer.pad_token_id or 0], [IGNORE_INDEX]
-        example = EncodedExample(ids, labels)
-        no_loss += example.n_loss_tokens == 0
-        out.append(example)
-    return out, {"truncated": truncated, "without_loss_tokens": no_loss}
-
-
 @register_selector("less")
 class LessSelector(Selector):
     """LESS gradient-influence selector (see the module docstring)."""
@@ -176,19 +154,19 @@ class LessSelector(Selector):
 
     # -- model -------------------------------------------------------------------------------------------------
     def _load(self) -> tuple[Any, Any]:
-        import torch
 
         from ..import_utils import require
         from ..scoring.finetune import add_lora
-        from ..scoring.models import fast_dtype, load_causal_lm, load_tokenizer
+        from ..scoring.loading import dtype_name, load_causal_lm, load_tokenizer, resolve_device
 
         require("peft", "the less selector")
         c = self.config
         if c.model is None:
-            raise ValueError("less needs a model: pass model=<local folder or transformers model>.")
-        device = c.device or ("cuda" if torch.cuda.is_available() else "cpu")
-        source = c.model if isinstance(c.model, (str, bytes)) or hasattr(c.model, "__fspath__") else copy.deepcopy(c.model)
-        self._dtype = fast_dtype(device) if c.dtype == "auto" else c.dtype
+            raise ValueError("less needs a model: pass model=<local folder, Hub id or transformers model>.")
+        device = resolve_device(c.device)
+        local = isinstance(c.model, (str, bytes)) or hasattr(c.model, "__fspath__")
+        source = c.model if local else copy.deepcopy(c.model)
+        self._dtype = dtype_name(c.dtype, device) if c.dtype is not None else None
         base = load_causal_lm(source, dtype=self._dtype, device=device)
         tokenizer = load_tokenizer(c.model, c.tokenizer)
         return add_lora(base, self.training_config()), tokenizer
@@ -208,10 +186,12 @@ class LessSelector(Selector):
             micro_batching=gradient_batching(c.gradient_batching, c.device), autocast_dtype=c.autocast_dtype,
             seed=c.seed)
 
-    def _encode(self, data: Any, tokenizer: Any) -> tuple[list[Any], dict[str, int]]:
+    def _encode(self, data: Any, tokenizer: Any) -> Any:
+        from ..scoring.encoding import encode_rows
+
         c = self.config
-        return encode_examples(data, tokenizer, max_length=c.max_length, loss_on=c.loss_on, append_eos=c.append_eos,
-                               text_field=c.text_field)
+        return encode_rows(data, tokenizer, completion_only=c.loss_on == "completion", text_field=c.text_field,
+                           max_length=c.max_length, add_special_tokens=c.add_special_tokens, append_eos=c.append_eos)
 
     def _subtasks(self, target: Any, n: int) -> list[Any]:
         col = self.config.target_subtask_column
@@ -219,7 +199,8 @@ class LessSelector(Selector):
             return ["all"] * n
         if hasattr(target, "column_names"):
             if col not in target.column_names:
-                raise ValueError(f"target_subtask_column={col!r} is not a target column; columns: {target.column_names}.")
+                raise ValueError(f"target_subtask_column={col!r} is not a target column; "
+                                 f"columns: {target.column_names}.")
             return list(target[col])
         if isinstance(target, (list, tuple)) and target and isinstance(target[0], dict):
             if any(col not in row for row in target):
@@ -239,7 +220,7 @@ class LessSelector(Selector):
                                    lora_params=trainable_lora_params(model), warmup_fraction=c.warmup_fraction,
                                    warmup_epochs=c.warmup_epochs, n_checkpoints=c.warmup_epochs,
                                    proj_dim=c.projection_dim, warmup_lengths=warmup_lengths,
-                                   projection_nnz=c.projection_nnz if c.projection_kind == "sparse_sign" else None)
+                                   projection_kind=c.projection_kind, projection_nnz=c.projection_nnz)
 
     def _score(self, dataset: Any, target: Any) -> np.ndarray:
         import time
@@ -248,24 +229,26 @@ class LessSelector(Selector):
 
         from ..scoring.finetune import plan_steps, train_lora
         from ..scoring.gradients import gradient_features, normalize_rows, trainable_parameters
+        from ..scoring.loading import resolve_dtype
         from ..scoring.projection import ProjectionConfig, RandomProjector
 
         c = self.config
         with self.cost.stage("load"):
             model, tokenizer = self._load()
         with self.cost.stage("encode") as st:
-            pool, pool_info = self._encode(dataset, tokenizer)
-            targets, target_info = self._encode(target, tokenizer)
+            pool = self._encode(dataset, tokenizer)
+            targets = self._encode(target, tokenizer)
             subtasks = self._subtasks(target, len(targets))
-            st.detail.update(pool=pool_info, target=target_info)
-        if all(t.n_loss_tokens == 0 for t in targets):
+            st.detail.update(pool=pool.report(), target=targets.report())
+        if (targets.num_targets == 0).all():
             raise ValueError("No target example has a token to take a loss on (empty completions?); give targets with "
                              "non-empty completions or set loss_on='all'.")
         params = trainable_parameters(model)
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-        autocast_dtype = getattr(torch, c.autocast_dtype) if c.autocast_dtype else None
-        pool_len = [len(e.input_ids) for e in pool]
-        target_len = [len(e.input_ids) for e in targets]
+        device = next(p for _, p in params).device
+        autocast_dtype = resolve_dtype(c.autocast_dtype, device) if c.autocast_dtype else None
+        pool_len = pool.lengths.tolist()
+        target_len = targets.lengths.tolist()
         rng = np.random.default_rng(c.seed)
         n_warm = max(1, int(round(c.warmup_fraction * len(pool))))
         warm_idx = np.sort(rng.choice(len(pool), size=n_warm, replace=False))
@@ -273,7 +256,7 @@ class LessSelector(Selector):
         with self.cost.stage("warmup_train") as st:
             recipe = self.training_config()
             bar = self._progress(sum(plan_steps(n_warm, recipe)), "LESS warm-up", unit="step")
-            run = train_lora(model, [pool[i] for i in warm_idx], recipe, pad_token_id=pad_id, keep_checkpoints=True,
+            run = train_lora(model, pool.subset(warm_idx), recipe, pad_token_id=pad_id, keep_checkpoints=True,
                              progress=bar.update_to if bar else None)
             if bar:
                 bar.close()
@@ -306,7 +289,7 @@ class LessSelector(Selector):
             with self.cost.stage(name, tokens=flops[name].tokens, flops=flops[name].flops):
                 bar = self._progress(len(pool), f"LESS checkpoint {k}/{len(checkpoints)}")
                 for start in range(0, len(pool), c.pool_chunk_size):
-                    chunk = pool[start:start + c.pool_chunk_size]
+                    chunk = pool.subset(range(start, min(start + c.pool_chunk_size, len(pool))))
                     feats = gradient_features(model, chunk, projector, adam_state=ck.adam, timings=timings,
                                               progress=bar.update_to if bar else None, **kw)
                     block = (normalize_rows(feats) @ tfeat.T).double().numpy()
@@ -334,9 +317,9 @@ class LessSelector(Selector):
         if target is None:
             raise ValueError("less needs target examples to estimate its cost: pass target=...")
         model, tokenizer = self._load()
-        pool, _ = self._encode(dataset, tokenizer)
-        targets, _ = self._encode(target, tokenizer)
-        stages = self.pipeline_flops(model, [len(e.input_ids) for e in pool], [len(e.input_ids) for e in targets])
+        pool = self._encode(dataset, tokenizer)
+        targets = self._encode(target, tokenizer)
+        stages = self.pipeline_flops(model, pool.lengths.tolist(), targets.lengths.tolist())
         return SelectionCost(stages=stages, hardware=hardware_info(),
                              notes={"selector": self.name, "estimated": True, "less_config": self.config.to_dict()})
 
@@ -349,20 +332,3 @@ class LessSelector(Selector):
         bar.base = 0
         bar.update_to = lambda done: bar.update(bar.base + done - bar.n)
         return bar
-
-
-def tiny_test_setup(seed: int = 0) -> tuple[Any, Any]:
-    """A tiny random Llama and a byte-level tokenizer (no download) for examples and tests."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
-    from ..scoring.models import tiny_llama
-
-    alphabet = pre_tokenizers.ByteLevel.alphabet()
-    byte_vocab = {ch: i + 3 for i, ch in enumerate(sorted(alphabet))}
-    byte_vocab.update({"<pad>": 0, "<s>": 1, "</s>": 2})
-    tok = Tokenizer(models.BPE(vocab=byte_vocab, merges=[]))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", bos_token="<s>", eos_token="</s>")
-    return tiny_llama(vocab_size=len(byte_vocab), seed=seed), tokenizer

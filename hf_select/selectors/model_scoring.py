@@ -1,5 +1,7 @@
 """What the NLL-based selectors (perplexity, IFD, CoLoR-Filter) share: their config, model loading, NLL passes through
-the engine with a cache, the LoRA fine-tune on the target, and the cost stages.
+the engine with a cache, the LoRA fine-tune on the target, and the cost stages. Every example they score, train on or
+price is encoded once, by :func:`hf_select.scoring.encoding.encode` (:meth:`ModelScoringSelector.encode`), so the
+scored tokens, the trained tokens and the counted tokens are the same.
 
 The config holds the engine's :class:`~hf_select.scoring.engine.NLLConfig` (``nll``) and the fine-tune's
 :class:`~hf_select.scoring.finetune.LoraTrainingConfig` (``finetune``) instead of copying their fields. Their fields
@@ -8,8 +10,7 @@ are also accepted as flat options: ``dtype="float32"`` sets ``nll.dtype``; ``fin
 
 Example:
     >>> import hf_select as hs
-    >>> from hf_select.scoring.models import tiny_llama
-    >>> from hf_select.selectors.perplexity import toy_tokenizer
+    >>> from hf_select.testing import tiny_llama, toy_tokenizer
     >>> sel = hs.get_selector("perplexity", model=tiny_llama(vocab_size=128), tokenizer=toy_tokenizer(),
     ...                       dtype="float32", finetune_lora_r=4, show_progress=False)
     >>> sel.config.nll.dtype, sel.config.finetune.lora_r
@@ -44,11 +45,16 @@ class ModelScoringConfig(SelectorConfig):
                 "as flat options, e.g. dtype='float32'."})
     max_length: int | None = field(default=None, metadata={
         "help": "Cut examples to this many tokens (default: the model's maximum); cut rows are counted in the cost."})
+    add_special_tokens: bool = field(default=True, metadata={
+        "help": "Add the tokenizer's special tokens (e.g. BOS) once, as a plain tokenizer(text) call does; False "
+                "scores the bare text (hf_select.scoring.encoding)."})
     on_empty: str = field(default="error", metadata={
         "help": "Rows with no scored token: 'error', 'lowest' (below every score) or 'highest'."})
     cache_dir: str | None = field(default=None, metadata={
         "help": "Folder of the per-shard score cache (resume after a kill); None disables it."})
-    shard_size: int = field(default=1024, metadata={"help": "Rows per cache shard / per unit of multi-process work."})
+    shard_size: int | None = field(default=None, metadata={
+        "help": "Rows per cache shard / per unit of multi-process work (default: at most 1024, and at least 8 shards "
+                "so every process of a small multi-process run has work)."})
     finetune: LoraTrainingConfig = field(default_factory=LoraTrainingConfig, metadata={
         "help": "Recipe of the LoRA fine-tune on the target examples (when the selector tunes one); its fields are "
                 "also accepted as flat options finetune_<name>, e.g. finetune_epochs=3."})
@@ -89,6 +95,11 @@ class ModelScoringSelector(Selector):
     config_class = ModelScoringConfig
     default_view = "full"
     uses_causal_lm = True
+    streaming = "rows"  # hf_select.streaming scores a stream shard by shard (the target-tuned model is reused)
+
+    def stream_mode(self) -> str | None:
+        # on_empty='lowest'/'highest' fills unscored rows from the whole pool's min / max: not row-local
+        return "rows" if self.config.on_empty == "error" else None
 
     @classmethod
     def option_names(cls) -> set[str]:
@@ -113,21 +124,23 @@ class ModelScoringSelector(Selector):
             raise ValueError(f"on_empty={c.on_empty!r} is not known; use one of {ON_EMPTY}.")
         for name, value in (("max_tokens_per_batch", c.nll.max_tokens_per_batch),
                             ("lm_head_chunk", c.nll.lm_head_chunk), ("shard_size", c.shard_size)):
+            if name == "shard_size" and value is None:
+                continue
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}.")
         if c.max_length is not None and (not isinstance(c.max_length, int) or c.max_length < 2):
             raise ValueError(f"max_length must be an integer >= 2 or None, got {c.max_length!r}.")
-        from ..scoring.models import resolve_dtype
+        from ..scoring.loading import dtype_name
 
-        resolve_dtype(c.nll.dtype)
+        dtype_name(c.nll.dtype)
         self._loaded: tuple[Any, Any] | None = None
 
     # -- pieces ---------------------------------------------------------------------------------------------------
     def load(self) -> tuple[Any, Any]:
         """``(model, tokenizer)``, loaded once per selector (a model object is used as is)."""
         if self._loaded is None:
-            from ..scoring.dispatch import resolve_device
-            from ..scoring.models import load_causal_lm, load_tokenizer, smollm2_local_path
+            from ..scoring.loading import load_causal_lm, load_tokenizer, resolve_device
+            from ..scoring.models import smollm2_local_path
 
             with self.cost.stage("load_model"):
                 source = self.config.model if self.config.model is not None else smollm2_local_path()
@@ -145,6 +158,16 @@ class ModelScoringSelector(Selector):
 
         c = self.config
         return c.max_length if c.max_length is not None else default_max_length(model, tokenizer)
+
+    def encode(self, model: Any, tokenizer: Any, items: Any, *, completion_only: bool = False) -> Any:
+        """:func:`~hf_select.scoring.encoding.encode` of ``items`` with this selector's settings (``max_length``,
+        ``add_special_tokens``); already encoded examples are returned as they are."""
+        from ..scoring.encoding import TokenizedExamples, encode
+
+        if isinstance(items, TokenizedExamples):
+            return items
+        return encode(items, tokenizer, max_length=self.max_length(model, tokenizer), completion_only=completion_only,
+                      add_special_tokens=self.config.add_special_tokens)
 
     def items(self, dataset: Any, tokenizer: Any, *, pairs: bool) -> list[Any]:
         """``(prompt, completion)`` pairs of the full view, or plain texts of the configured view."""
@@ -165,7 +188,8 @@ class ModelScoringSelector(Selector):
         c = self.config
         with self.cost.stage(stage) as record:
             out = nll_for_texts(model, tokenizer, items, self.engine_config(), completion_only=completion_only,
-                                max_length=self.max_length(model, tokenizer), cache_dir=c.cache_dir,
+                                max_length=self.max_length(model, tokenizer),
+                                add_special_tokens=c.add_special_tokens, cache_dir=c.cache_dir,
                                 shard_size=c.shard_size, key_extra=key_extra)
             # What the scores cost, cached shards included (issue 11): the tokens the engine runs for them (rows
             # with a scored token); what this run paid is recorded beside it.
@@ -191,35 +215,39 @@ class ModelScoringSelector(Selector):
 
     def finetune_examples(self, model: Any, tokenizer: Any, target: Any, completion_only: bool) -> tuple[list, Any]:
         """``(items, tokenised examples)`` of the fine-tune (completion-only per ``finetune_completion_only``)."""
-        from ..scoring.batching import tokenize_examples
-
         ft_completion = completion_only if self.config.finetune_completion_only is None \
             else self.config.finetune_completion_only
         items = self.finetune_items(target, tokenizer, ft_completion)
-        return items, tokenize_examples(items, tokenizer, max_length=self.max_length(model, tokenizer),
-                                        completion_only=ft_completion)
+        return items, self.encode(model, tokenizer, items, completion_only=ft_completion)
 
     def finetuned(self, model: Any, tokenizer: Any, target: Any, *, completion_only: bool) -> tuple[Any, dict]:
         """LoRA-tune a copy of ``model`` on the target (cost stage ``finetune_target``); returns (model, cache key)."""
-        from ..cost.flops import lora_train_flops
+        from ..cost.flops import training_flops
         from ..scoring.cache import fingerprint_texts
         from ..scoring.finetune import lora_finetune
 
         recipe = self.finetune_recipe()
         items, examples = self.finetune_examples(model, tokenizer, target, completion_only)
+        memo_key = ("finetuned", fingerprint_texts(items), repr(recipe.to_dict()), completion_only)
+        if self.session is not None and memo_key in self.session:  # the shards of a stream: tune once
+            self.cost.add_stage("finetune_target", reused=True)
+            return self.session[memo_key]
         pad_id = tokenizer.pad_token_id if getattr(tokenizer, "pad_token_id", None) is not None else 0
         with self.cost.stage("finetune_target") as record:
             tuned, run = lora_finetune(model, examples, recipe, pad_token_id=pad_id)
             record.tokens = run.tokens
-            record.flops = lora_train_flops(model.config, run.example_tokens, lora_params=run.lora_params)
+            record.flops = training_flops(model.config, run.example_tokens, lora_params=run.lora_params)
             record.detail.update(steps=run.steps, losses=run.losses, lora_params=run.lora_params,
                                  skipped_examples=run.skipped_examples, recipe=recipe.to_dict())
-        return tuned, {"recipe": recipe.to_dict(), "target": fingerprint_texts(items),
-                       "finetune_completion_only": self.config.finetune_completion_only}
+        out = (tuned, {"recipe": recipe.to_dict(), "target": fingerprint_texts(items),
+                       "finetune_completion_only": self.config.finetune_completion_only})
+        if self.session is not None:
+            self.session[memo_key] = out
+        return out
 
     def finetune_cost(self, model: Any, tokenizer: Any, target: Any, completion_only: bool) -> Any:
         """Analytic cost stage of :meth:`finetuned` (exact LoRA size, the target's tokens x epochs)."""
-        from ..cost.flops import lora_train_flops
+        from ..cost.flops import training_flops
         from ..cost.record import StageCost
         from ..scoring.finetune import trainable_lora_params
 
@@ -227,8 +255,8 @@ class ModelScoringSelector(Selector):
         _, examples = self.finetune_examples(model, tokenizer, target, completion_only)
         lengths = [int(n) for n, t in zip(examples.lengths, examples.num_targets) if t > 0]
         lora = trainable_lora_params(model, recipe.peft_config())
-        return StageCost("finetune_target", flops=lora_train_flops(model.config, lengths, lora_params=lora,
-                                                                   epochs=recipe.epochs),
+        return StageCost("finetune_target", flops=training_flops(model.config, lengths, lora_params=lora,
+                                                                 epochs=recipe.epochs),
                          tokens=int(round(sum(lengths) * recipe.epochs)), detail={"lora_params": lora})
 
     def forward_cost(self, name: str, model: Any, tokenizer: Any, items: Any, *, completion_only: bool = False) -> Any:
@@ -236,10 +264,7 @@ class ModelScoringSelector(Selector):
         token, as the engine runs them), without running the model."""
         from ..cost.flops import forward_flops
         from ..cost.record import StageCost
-        from ..scoring.batching import TokenizedExamples, tokenize_examples
-
-        examples = items if isinstance(items, TokenizedExamples) else tokenize_examples(
-            items, tokenizer, max_length=self.max_length(model, tokenizer), completion_only=completion_only)
+        examples = self.encode(model, tokenizer, items, completion_only=completion_only)
         lengths = [int(n) for n, t in zip(examples.lengths, examples.num_targets) if t > 0]
         flops = float(forward_flops(model.config.to_dict(), lengths)) if lengths else 0.0
         return StageCost(name, flops=flops, tokens=int(sum(lengths)))

@@ -42,8 +42,7 @@ every real score (``min - 1`` / ``max + 1``).
 
 Example:
     >>> import hf_select as hs
-    >>> from hf_select.scoring.models import tiny_llama
-    >>> from hf_select.selectors.perplexity import toy_tokenizer
+    >>> from hf_select.testing import tiny_llama, toy_tokenizer
     >>> sel = hs.get_selector("perplexity", model=tiny_llama(vocab_size=128), tokenizer=toy_tokenizer(),
     ...                       dtype="float32", show_progress=False)
     >>> scores = sel.score(["a short text", "another, longer piece of text"])
@@ -172,13 +171,11 @@ class PerplexitySelector(ModelScoringSelector):
         """Analytic cost without running the model: tokenises the pool (and target) and counts 2N FLOPs per token
         of the forward pass, plus the LoRA fine-tune (exact adapter size) when ``finetune_on_target``."""
         from ..cost.flops import perplexity_selection_flops
-        from ..scoring.batching import tokenize_examples
 
         c = self.config
         model, tokenizer = self.load()
         items = self.items(dataset, tokenizer, pairs=c.completion_only)
-        ex = tokenize_examples(items, tokenizer, max_length=self.max_length(model, tokenizer),
-                               completion_only=c.completion_only)
+        ex = self.encode(model, tokenizer, items, completion_only=c.completion_only)
         lengths = [int(n) for n, t in zip(ex.lengths, ex.num_targets) if t > 0]
         stages = perplexity_selection_flops(model.config.to_dict(), lengths)
         if c.finetune_on_target and target is not None:
@@ -199,15 +196,4 @@ class PerplexitySelector(ModelScoringSelector):
         self.last_nll = out.mean_nll
         values = np.exp(out.mean_nll) if c.score == "perplexity" else out.mean_nll
         return self.finish(-values if c.direction == "low" else values, out.num_targets > 0)
-
-
-def toy_tokenizer() -> Any:
-    """A tiny byte-level fast tokenizer (ids 0..127, no special tokens) for examples and tests without downloads."""
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
-    vocab = {chr(i) if chr(i).isprintable() else f"<{i}>": i for i in range(128)}
-    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<0>"))
-    backend.pre_tokenizer = pre_tokenizers.Split(pattern="", behavior="isolated")
-    return PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<0>", eos_token="<1>")
 

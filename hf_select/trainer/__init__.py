@@ -6,9 +6,11 @@ Importing this package loads transformers and TRL (it is imported lazily from ``
 
 from .callbacks import FlopBudgetCallback, ReselectionCallback, SelectionSampler, batch_lengths
 from .mixin import SelectionMixin
+from .reporting import CostSummary
 from .sft import SelectiveSFTTrainer, SelectiveTrainer, get_trainer, list_trainers, make_selective, register_trainer
 
 __all__ = [
+    "CostSummary",
     "FlopBudgetCallback",
     "ReselectionCallback",
     "SelectionMixin",

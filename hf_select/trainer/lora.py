@@ -7,7 +7,7 @@ LoRA stages with the same function), and is re-exported here for the trainer.
 
 Example:
     >>> from peft import LoraConfig
-    >>> from hf_select.scoring.models import tiny_llama
+    >>> from hf_select.testing import tiny_llama
     >>> lora = LoraConfig(r=4, target_modules=["q_proj"], task_type="CAUSAL_LM")
     >>> trainable_lora_params(tiny_llama(vocab_size=64), lora)
     512

@@ -33,3 +33,13 @@ def test_demo_unknown_selector_writes_nothing(tmp_path, capsys):
     assert main(["demo", "--selectors", "bm25", "nope", "--max-rows", "2000", "--output", str(out)]) == 2
     assert "Unknown selector 'nope'" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_demo_runs_on_a_documented_subset_by_default(tmp_path):
+    from hf_select.cli.demo import DEFAULT_MAX_ROWS
+    from hf_select.data.builtin import load_builtin_pool
+
+    assert main(["demo", "--selectors", "random", "--output", str(tmp_path / "a")]) == 0
+    assert json.loads((tmp_path / "a" / "summary.json").read_text())["pool_rows"] == DEFAULT_MAX_ROWS == 10_000
+    assert main(["demo", "--selectors", "random", "--max-rows", "0", "--output", str(tmp_path / "b")]) == 0
+    assert json.loads((tmp_path / "b" / "summary.json").read_text())["pool_rows"] == load_builtin_pool().num_rows

@@ -1,4 +1,5 @@
 import csv
+import re
 
 import numpy as np
 import pytest
@@ -57,7 +58,7 @@ def test_gpu_hours_and_lam_override(capsys):
     (["--budget-flops", "1e18"], "--train-params"),
 ])
 def test_bad_inputs_error_clearly(capsys, argv, match):
-    code, out, err = run_cli(capsys, *argv, "--no-plot")
+    code, _, err = run_cli(capsys, *argv, "--no-plot")
     assert code == 2 and match in err and "Traceback" not in err
 
 
@@ -95,3 +96,69 @@ def test_runs_file_fits_and_plans(capsys, tmp_path):
     code, _, err = run_cli(capsys, "--runs", str(tmp_path / "nope.csv"), "--budget-flops", "3e17",
                            "--train-flops-full", "1e18")
     assert code == 2 and "does not exist" in err
+
+
+def test_budget_covering_the_whole_pool_recommends_no_selection(capsys):
+    # Issue 11 bug 4, verbatim: 100 H100-hours is ~25x full training of this pool.
+    code, out, err = run_cli(capsys, "--gpu-hours", "100", "--gpu", "H100", *SIZES, "--no-plot")
+    assert code == 0, err
+    assert "recommended: train on everything, no selection" in out
+    assert "recommended: less" not in out
+    assert "no selection *" in out and "pays" in out
+
+
+def test_plan_prints_and_uses_the_training_convention(capsys):
+    _, full_out, _ = run_cli(capsys, "--budget-flops", "3e17", *SIZES, "--no-plot")
+    _, lora_out, _ = run_cli(capsys, "--budget-flops", "3e17", *SIZES, "--no-plot", "--train-convention", "lora")
+    assert "training FLOPs: full (6N" in full_out and "training FLOPs: lora (4N + 6L" in lora_out
+    train_full = 6 * 7e9 * 270000 * 512
+    train_lora = (4 * 7e9 + 6 * 0.02 * 7e9) * 270000 * 512
+    assert f"full-pool training {train_full:.4g} FLOPs" in full_out
+    assert f"full-pool training {train_lora:.4g} FLOPs" in lora_out
+
+
+def sweep_csv(path, convention="full"):
+    """A runs file as examples/sweep.py writes it: a base row (P0), a full row (P-bar, F), method runs."""
+    full, base, ceiling = 1e13, 2.28, 3.6
+    cols = ["method", "fraction", "k", "selection_flops", "train_flops", "total_flops", "metric", "performance",
+            "train_convention"]
+    rows = [{"method": "base", "fraction": 0.0, "selection_flops": 0.0, "train_flops": 0.0, "performance": base},
+            {"method": "full", "fraction": 1.0, "selection_flops": 0.0, "train_flops": full, "performance": 3.5}]
+    for method, lam, sel in (("bm25", 4.0, 0.0), ("random", 2.0, 0.0), ("perplexity", 6.0, 0.85 * full)):
+        for frac in (0.025, 0.05, 0.1, 0.25, 0.5):
+            rows.append({"method": method, "fraction": frac, "selection_flops": sel, "train_flops": frac * full,
+                         "performance": ceiling - (ceiling - base) * np.exp(-lam * frac)})
+    for r in rows:
+        r.update(k=0, total_flops=r["selection_flops"] + r["train_flops"], metric=0.0, train_convention=convention)
+    write_runs(path, rows, cols)
+    return full
+
+
+def test_runs_reads_the_sweeps_own_csv(capsys, tmp_path):
+    runs = tmp_path / "sweep.csv"
+    full = sweep_csv(runs)
+    code, out, err = run_cli(capsys, "--runs", str(runs), "--budget-flops", str(0.3 * full), "--no-plot",
+                             "--size-ratios")
+    assert code == 0, err
+    assert "base model (no training, P0): 2.28" in out
+    assert "fit base" not in out and "fit full" not in out  # reference rows, not methods
+    p0 = {m: float(v) for m, v in re.findall(r"fit (\w+): p0=([0-9.e+-]+)", out)}
+    assert set(p0) == {"bm25", "random", "perplexity"}
+    assert all(v == pytest.approx(2.28, rel=1e-3) for v in p0.values())  # bounded by the base score: no collapse
+    assert f"full-pool training {full:.4g} FLOPs" in out  # F from the full row
+    assert "ceiling (full-data performance) 3.5" in out and "training FLOPs: full" in out
+    assert "recommended: bm25" in out  # perplexity's 0.85 F selection does not fit in 0.3 F
+    assert "perplexity (full)" in out and "assumptions:" in out and "fits to" in out
+    code, _, err = run_cli(capsys, "--runs", str(runs), "--budget-flops", "1e12", "--train-convention", "lora",
+                           "--no-plot")
+    assert code == 2 and "measured under the 'full' training convention" in err
+
+
+def test_runs_file_with_mixed_conventions_is_refused(capsys, tmp_path):
+    runs = tmp_path / "mixed.csv"
+    sweep_csv(runs)
+    text = runs.read_text().splitlines()
+    text[-1] = text[-1].replace(",full", ",lora")
+    runs.write_text("\n".join(text) + "\n")
+    code, _, err = run_cli(capsys, "--runs", str(runs), "--budget-flops", "1e12", "--no-plot")
+    assert code == 2 and "mixes training-FLOP conventions" in err

@@ -9,8 +9,8 @@ from hf_select.cli.main import main  # noqa: E402
 
 @pytest.fixture()
 def setup(tmp_path):
-    from hf_select.scoring.models import tiny_llama
-    from hf_select.selectors.perplexity import toy_tokenizer
+    from hf_select.testing import tiny_llama
+    from hf_select.testing import toy_tokenizer
 
     model_dir = tmp_path / "model"
     tiny_llama(vocab_size=128, seed=0).save_pretrained(model_dir)

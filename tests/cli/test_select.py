@@ -93,15 +93,19 @@ def test_console_script_help():
 def test_cli_budget_prices_lora_when_told(files, tmp_path):
     pool, target = files
     ks = {}
-    for name, extra in (("full", []), ("lora", ["--train-lora-params", "1000"])):
+    for name, extra in (("full", []), ("lora", ["--train-lora-params", "1000", "--train-convention", "lora"])):
         out = tmp_path / name
         assert main(["select", "--dataset", str(pool), "--target", str(target), "--selector", "bm25",
                      "--budget-flops", "1e9", "--train-model", "1e6", "--output", str(out), *extra]) == 0
         res = SelectionResult.load(str(out / "selection"))
         assert 0 < res.cost.train_flops <= 1e9
         ks[name] = res.k
-    assert res.config["train_lora_params"] == 1000
+    assert res.config["train_lora_params"] == 1000 and res.config["train_convention"] == "lora"
+    assert res.cost.notes["train_convention"] == "lora"
     assert ks["full"] < ks["lora"] < 40  # 6N vs 4N + 6 * lora per token
+    # LoRA parameters without the lora convention would be silently ignored: refused instead.
+    assert main(["select", "--dataset", str(pool), "--target", str(target), "--selector", "bm25", "--budget-flops",
+                 "1e9", "--train-model", "1e6", "--output", str(tmp_path / "x"), "--train-lora-params", "1000"]) == 2
 
 
 # -- the real executable: a user's files are never lost, every failure is one line ----------------------------------

@@ -13,7 +13,8 @@ pytestmark = pytest.mark.skipif(not (is_transformers_available() and is_trl_avai
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    from hf_select.scoring.models import load_tokenizer, smollm2_local_path, tiny_llama
+    from hf_select.scoring.models import load_tokenizer, smollm2_local_path
+    from hf_select.testing import tiny_llama
 
     try:
         tok = load_tokenizer(smollm2_local_path())
@@ -82,7 +83,31 @@ def test_cli_sft_errors(tmp_path, model_dir, capsys):
     assert "only one of k, fraction" in capsys.readouterr().err
     config = _setup(tmp_path, model_dir, model_name_or_path=str(tmp_path / "missing"))
     assert main(["sft", "--config", config]) == 2
-    assert "not a local folder" in capsys.readouterr().err
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_sft_parser_uses_selection_config_with_one_seed(tmp_path):
+    from hf_select import SelectionConfig
+    from hf_select.cli.sft import parse_args
+
+    config = _write_yaml(tmp_path / "c.yaml", {
+        "model_name_or_path": "smollm2", "output_dir": str(tmp_path / "o"), "use_cpu": True, "selector": "embedding",
+        "fraction": 0.1, "selector_kwargs": {"aggregate": "max"}, "filters": [{"name": "malformed"}], "seed": 7})
+    sel, training, model, script = parse_args(["--config", config, "--strategy_kwargs", '{"temperature": 2}'])
+    assert isinstance(sel, SelectionConfig) and (sel.selector, sel.fraction) == ("embedding", 0.1)
+    assert sel.selector_kwargs == {"aggregate": "max"} and sel.filters == [{"name": "malformed"}]
+    assert sel.strategy_kwargs == {"temperature": 2}
+    assert sel.seed == training.seed == 7 and script.dataset == "builtin"
+    sel, training, _, _ = parse_args(["--config", config, "--seed", "3"])
+    assert sel.seed == training.seed == 3
+
+
+def test_cli_sft_without_a_size_is_plain_sft(tmp_path, model_dir, capsys):
+    from hf_select.cli.main import main
+
+    config = _setup(tmp_path, model_dir, fraction=None)
+    assert main(["sft", "--config", config]) == 0
+    assert "trained on all 20 rows" in capsys.readouterr().out
 
 
 def test_a_users_selection_folder_in_output_dir_is_refused_before_training(tmp_path, capsys):
@@ -94,3 +119,16 @@ def test_a_users_selection_folder_in_output_dir_is_refused_before_training(tmp_p
     config = _setup(tmp_path, str(tmp_path / "no-model-here"))  # loading it would fail with another message
     assert main(["sft", "--config", config]) == 2
     assert "did not write" in capsys.readouterr().err and (mine / "notes.txt").read_text() == "keep"
+
+
+def test_strategy_help_is_the_one_strategy_table():
+    """The sft --strategy help is SelectionConfig's (strategies.STRATEGY_HELP: every strategy, which rows come first)."""
+    import dataclasses
+
+    from hf_select.cli.sft import make_parser
+    from hf_select.config import SelectionConfig
+    from hf_select.strategies import STRATEGY_HELP
+
+    config_help = next(f.metadata["help"] for f in dataclasses.fields(SelectionConfig) if f.name == "strategy")
+    assert make_parser()._option_string_actions["--strategy"].help == config_help
+    assert all(f"{name}: {text}" in config_help for name, text in STRATEGY_HELP.items())

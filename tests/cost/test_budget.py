@@ -83,13 +83,23 @@ def test_lora_pricing_matches_brute_force(convention):
     lora = 64
     budget = 2e6 + lora_train_flops(TINY, lengths[order[:5]], lora_params=lora, convention=convention)
     k, flops = budget_to_k(budget, cost(2e6), train_model=TINY, lengths=lengths, order=order, lora_params=lora,
-                           convention=convention)
+                           convention=convention, train_convention="lora")
     brute = max(j for j in range(len(order) + 1)
                 if 2e6 + lora_train_flops(TINY, lengths[order[:j]], lora_params=lora, convention=convention) <= budget)
     assert k == brute == 5
     assert flops == pytest.approx(lora_train_flops(TINY, lengths[order[:5]], lora_params=lora, convention=convention))
     full_k, _ = budget_to_k(budget, cost(2e6), train_model=TINY, lengths=lengths, order=order, convention=convention)
     assert full_k < k  # a frozen base is cheaper to train than full fine-tuning
+    # The setting, not the presence of lora_params, decides: "full" prices 6N even with adapters (the paper's way).
+    assert budget_to_k(budget, cost(2e6), train_model=TINY, lengths=lengths, order=order, lora_params=lora,
+                       convention=convention)[0] == full_k
+
+
+def test_lora_convention_needs_lora_params_and_a_known_name():
+    with pytest.raises(ValueError, match="needs L: pass lora_params"):
+        budget_to_k(1e9, 0.0, train_model=1e6, lengths=[4] * 3, train_convention="lora")
+    with pytest.raises(ValueError, match="train_convention='6N' is not a training-FLOP convention"):
+        budget_to_k(1e9, 0.0, train_model=1e6, lengths=[4] * 3, train_convention="6N")
 
 
 def test_selection_config_rejects_bad_lora_params():

@@ -96,11 +96,23 @@ def test_config_from_path_and_folder(tmp_path):
 def test_lora_train_flops():
     # Frozen base: 2N forward + 2N backward (activation gradients) + 6 N_lora per token.
     assert F.lora_train_flops(1e6, [10, 10], lora_params=1e3) == (4e6 + 6e3) * 20
-    assert F.lora_train_flops(1e6, 20, lora_params=1e3, frozen_base=False, epochs=2) == 2 * (6e6 + 6e3) * 20
+    assert F.lora_train_flops(1e6, 20, lora_params=1e3, epochs=2) == 2 * (4e6 + 6e3) * 20
     got = F.lora_train_flops(TINY, [3, 5], lora_params=10, convention="detailed")
     assert got == (4 * TINY_MATMUL + 60) * 8 + 3 * 4 * 2 * 8 * 34
     with pytest.raises(ValueError, match="lora_params"):
         F.lora_train_flops(1e6, 20, lora_params=-1)
+
+
+def test_training_flops_follows_the_one_convention_setting():
+    # full: 6N per token whatever is trained (the paper's, also for its LoRA runs); lora: 4N + 6L.
+    assert F.training_flops(1e6, [10, 10], lora_params=1e3) == 6e6 * 20 == F.train_flops(1e6, 20)
+    assert F.training_flops(1e6, [10, 10], train_convention="lora", lora_params=1e3) == (4e6 + 6e3) * 20
+    assert F.training_flops(TINY, [3, 5], train_convention="lora", lora_params=10, convention="detailed", epochs=2) \
+        == 2 * F.lora_train_flops(TINY, [3, 5], lora_params=10, convention="detailed")
+    with pytest.raises(ValueError, match="needs L"):
+        F.training_flops(1e6, 20, train_convention="lora")
+    with pytest.raises(ValueError, match="'full'.*'lora'"):
+        F.training_flops(1e6, 20, train_convention="LoRA")
 
 
 def test_selection_costs_perplexity_embedding_bm25():
@@ -120,7 +132,7 @@ def test_less_pipeline_itemised_hand_computed():
     n, lora, proj = 1e6, 1e3, 16
     pool, target = [10, 30], [5]
     stages = F.less_pipeline_flops(n, pool, target, lora_params=lora, proj_dim=proj, warmup_fraction=0.5,
-                                   warmup_epochs=2, n_checkpoints=3)
+                                   warmup_epochs=2, n_checkpoints=3, train_convention="lora")
     names = [s.name for s in stages]
     assert names[0] == "warmup_train" and names[-1] == "influence"
     assert names.count("checkpoint2/pool_gradients") == 1 and len(stages) == 1 + 3 * 3 + 1
@@ -137,5 +149,42 @@ def test_less_pipeline_itemised_hand_computed():
     with pytest.raises(ValueError, match="n_pool"):
         F.less_pipeline_flops(n, 40, 5, lora_params=lora)
     by_totals = F.less_pipeline_flops(n, 40, 5, lora_params=lora, proj_dim=proj, warmup_fraction=0.5,
-                                      warmup_epochs=2, n_checkpoints=3, n_pool=2, n_target=1)
+                                      warmup_epochs=2, n_checkpoints=3, n_pool=2, n_target=1, train_convention="lora")
     assert sum(s.flops for s in by_totals) == pytest.approx(total)
+
+
+def test_less_pipeline_convention_projection_checkpoints_and_warmup_rows():
+    n, lora, proj = 1e6, 1e3, 16
+    pool, target = [10, 30], [5]
+    kw = {"lora_params": lora, "proj_dim": proj, "warmup_fraction": 0.5, "warmup_epochs": 2}
+    by = {s.name: s for s in F.less_pipeline_flops(n, pool, target, **kw)}       # default: full, 6N per token
+    assert by["checkpoint1/pool_gradients"].flops == 6 * n * 40
+    assert by["warmup_train"].flops == 2 * 6 * n * 0.5 * 40
+    assert by["warmup_train"].detail["train_convention"] == "full"
+    assert "checkpoint2/pool_gradients" in by and "checkpoint3/pool_gradients" not in by  # one per warm-up epoch
+    assert by["checkpoint1/projection"].flops == 2 * lora * proj * 3 and by["checkpoint1/projection"].detail["kind"] \
+        == "rademacher"
+    sparse = {s.name: s for s in F.less_pipeline_flops(n, pool, target, projection_kind="sparse_sign",
+                                                      projection_nnz=4, **kw)}
+    assert sparse["checkpoint1/projection"].flops == 2 * lora * 4 * 3
+    assert sparse["influence"].flops == by["influence"].flops == 2 * 2 * 1 * proj * 2  # cosines stay proj_dim-wide
+    # The warm-up examples really drawn, when given, replace the expected fraction.
+    drawn = {s.name: s for s in F.less_pipeline_flops(n, pool, target, warmup_lengths=[30], **kw)}
+    assert drawn["warmup_train"].flops == 2 * 6 * n * 30 and drawn["warmup_train"].tokens == 60
+    with pytest.raises(ValueError, match="projection kind"):
+        F.less_pipeline_flops(n, pool, target, projection_kind="dense", **kw)
+    with pytest.raises(ValueError, match="n_checkpoints"):
+        F.less_pipeline_flops(n, pool, target, n_checkpoints=0, **kw)
+
+
+def test_less_versus_perplexity_ratio_stated_in_the_docstring():
+    # The paper's settings, 512-token examples, L = 2% of N, targets negligible: the ratios the docstring states.
+    pool = [512] * 100
+    ppl = sum(s.flops for s in F.perplexity_selection_flops(1.0, pool))
+    ratio = {(kind, conv): sum(s.flops for s in F.less_pipeline_flops(1.0, pool, [], lora_params=0.02, n_target=0,
+                                                                    projection_kind=kind, train_convention=conv)) / ppl
+             for kind in ("rademacher", "sparse_sign") for conv in ("full", "lora")}
+    assert [round(ratio[k], 1) for k in sorted(ratio)] == [13.9, 9.9, 12.6, 8.7]
+    doc = " ".join(F.less_pipeline_flops.__doc__.split())
+    for text in ("13.9x", "12.6x", "9.9x", "8.7x", "5.4x"):
+        assert text in doc

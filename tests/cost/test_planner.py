@@ -5,6 +5,7 @@ import pytest
 
 from hf_select.cost.breakeven import amortize, break_even, min_size_ratio
 from hf_select.cost.planner import (
+    NO_SELECTION,
     THEORY_GAIN_RATES,
     MethodProfile,
     crossover,
@@ -58,7 +59,7 @@ def test_plan_matches_brute_force_on_budget_grid():
     for trial in range(20):
         profiles = random_profiles(rng, equal_ceiling=trial % 2 == 0)
         cheapest = min(p.selection_flops for p in profiles)
-        for budget in np.geomspace(max(cheapest, 1e-4 * F), 4 * F, 40):
+        for budget in np.geomspace(max(cheapest, 1e-4 * F), 0.999 * F, 40):
             result = plan(float(budget), profiles, train_flops_full=F)
             best = max(perf(p, budget) for p in profiles)
             assert result.predicted == pytest.approx(best, rel=1e-12, abs=1e-12)
@@ -230,3 +231,65 @@ def test_profiles_from_runs():
     with pytest.raises(ValueError, match="'solo'"):
         profiles_from_runs(runs + [{"method": "solo", "flops": F, "performance": 1.0}], ceiling=50.0, flops_full=F)
     assert set(THEORY_GAIN_RATES) >= {"random", "bm25", "perplexity", "less"}
+
+
+def test_a_budget_covering_the_whole_pool_means_no_selection():
+    # Issue 11 bug 4: at fraction 1 every method trains on the same data, so selection is pure cost.
+    profiles = theory_profiles(ratio=10.0)
+    for budget in (F, 1.0001 * F, 25 * F):
+        result = plan(budget, profiles, train_flops_full=F)
+        assert result.method == NO_SELECTION and result.selection_flops == 0.0 and result.fraction == 1.0
+        assert result.predicted == 100.0 and result.train_flops == F
+        assert "train on everything, no selection" in result.verdict
+        rows = {r.method: r for r in result.table}
+        assert set(rows) == {p.name for p in profiles} | {NO_SELECTION}
+        for p in profiles:
+            r = rows[p.name]
+            assert r.predicted <= result.predicted  # (equal only where exp(-lam f) underflows)
+            assert ("the same data as no selection" in r.note) == (r.fraction >= 1.0)
+        assert "pays" in rows["less"].note or "leaves" in rows["less"].note
+    # Just below the full-pool cost a method is still chosen, and its row is what it was.
+    below = plan(0.99 * F, profiles, train_flops_full=F)
+    assert below.method != NO_SELECTION and len(below.table) == len(profiles)
+    # The full-data performance can be given (e.g. a measured 100% run).
+    assert plan(2 * F, profiles, train_flops_full=F, full_data_performance=71.5).predicted == 71.5
+
+
+def test_base_performance_bounds_p0_so_costly_selectors_do_not_collapse():
+    # A costly selector: flat at the base score until its selection (0.85 F) is paid, then rising.
+    base, ceiling, sel = 2.28, 3.6, 0.85 * F
+    train = np.array([0.025, 0.05, 0.1, 0.25, 0.5]) * F
+    perf = ceiling - (ceiling - base) * np.exp(-3.0 * train / F)
+    runs = [{"method": "ppl", "flops": sel + t, "performance": float(p), "selection_flops": sel}
+            for t, p in zip(train, perf)]
+    free = profiles_from_runs(runs, ceiling=ceiling, flops_full=F)["ppl"][1]
+    assert free.p0 < 1e-6 * base  # the paper's fit over total FLOPs: p0 collapses (the issue's ~1e-25)
+    prof, model = profiles_from_runs(runs, ceiling=ceiling, flops_full=F, base_performance=base)["ppl"]
+    assert model.p0 == pytest.approx(base) and model.lam == pytest.approx(3.0, rel=1e-6)
+    assert prof.selection_flops == sel and prof.p0 == pytest.approx(base)
+    assert model.flops_range == (pytest.approx(sel + train[0]), pytest.approx(sel + train[-1]))
+    assert model.predict(sel + 0.1 * F) == pytest.approx(perf[2])
+
+
+def test_size_ratio_table_is_the_papers_derivation_over_budgets_checkpoints_and_conventions():
+    from hf_select.cost.breakeven import selector_flops_per_token, size_ratio_table
+
+    table = size_ratio_table(budget_fractions=[0.05, 0.1], less_checkpoints=[1, 4])
+    assert table.header == ["budget / full training", "perplexity (full)", "perplexity (lora)",
+                            "less, 1 ckpt (full)", "less, 1 ckpt (lora)", "less, 4 ckpt (full)", "less, 4 ckpt (lora)"]
+    ppl_full = table.rows[1][1]
+    # Theory figure, p0 = 0, free baseline bm25 (lam 10): r = (2 / 6) / (beta * (1 - 10 / 40)).
+    assert ppl_full == pytest.approx((2 / 6) / (0.1 * (1 - 10 / 40)))
+    assert table.rows[0][1] == pytest.approx(2 * ppl_full)  # 1 / beta
+    less4 = selector_flops_per_token("less", less_checkpoints=4)
+    assert less4 == pytest.approx(0.05 * 4 * 6 + 4 * 6 + 4 * 2 * 0.02 * 8192 / 512)
+    assert table.rows[1][5] == pytest.approx(less4 / (6 * 0.1 * (1 - 10 / 80)))
+    assert table.rows[1][3] < table.rows[1][5]  # fewer checkpoints, smaller break-even ratio
+    assert table.rows[1][2] > ppl_full  # under "lora" training is cheaper per token, so the selector weighs more
+    # It is min_size_ratio cell by cell; the old single number (5.0x) needed a random baseline at beta = 0.0762.
+    assert min_size_ratio(40, 5, budget_fraction=0.0762) == pytest.approx(5.0, abs=0.005)
+    text = table.to_text()
+    assert "assumptions:" in text and "bm25" in text and "rademacher projection to 8192 dims" in text
+    fitted = [MethodProfile("random", 0.0, lam=3.0, p0=2.0, ceiling=4.0), MethodProfile("ppl-less", 0.0, lam=5.0)]
+    with pytest.raises(ValueError, match="'perplexity' or 'less'"):
+        size_ratio_table(fitted)

@@ -39,3 +39,31 @@ def test_utility_and_plan_plots(tmp_path):
         plot_plan([], tmp_path / "e.png", train_flops_full=F)
     with pytest.raises(ValueError, match="flops_range"):
         plot_utility({"random": UtilityModel(0, 5, 100, F)}, tmp_path / "u.png", flops_range=(1.0, 0.5))
+
+
+def test_fitted_curves_are_drawn_only_over_their_runs():
+    from hf_select.cost.plots import _fit_grid
+    from hf_select.cost.utility import fit_utility
+
+    sel = 0.85 * F  # a costly selector: its curve must not start at 1e-3 F, far below its selection cost
+    flops = sel + np.array([0.025, 0.1, 0.5]) * F
+    model = fit_utility(flops, [2.3, 2.8, 3.4], ceiling=3.6, flops_full=F, selection_flops=sel, p0_bounds=(2.3, 2.3))
+    grid = _fit_grid(model, np.array([1e-3 * F, 2 * F]))
+    assert grid.min() == pytest.approx(flops.min()) and grid.max() == pytest.approx(flops.max())
+    hand_made = UtilityModel(0, 5, 100, F)  # no fitted range: the caller's span
+    assert _fit_grid(hand_made, np.array([1e15, 1e17])).max() == pytest.approx(1e17)
+
+
+def test_plots_replace_their_own_png_but_never_a_foreign_file(tmp_path):
+    from hf_select.atomic import OutputExistsError
+    from hf_select.cost.plots import plot_utility
+
+    fits = {"random": UtilityModel(0, 5, 100, F)}
+    ours = plot_utility(fits, tmp_path / "u.png")
+    assert plot_utility(fits, ours) == ours and is_png(ours)  # our own plot: replaced
+    foreign = tmp_path / "mine.png"
+    foreign.write_bytes(b"\x89PNG\r\n\x1a\n my own picture")
+    with pytest.raises(OutputExistsError, match="not written by hf_select"):
+        plot_utility(fits, foreign)
+    assert foreign.read_bytes().endswith(b"my own picture")
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporaries left

@@ -124,6 +124,24 @@ def test_token_length_uses_chat_template(tokenizer):
     assert tiny(short) is False and dict(tiny.drop_counts) == {"too_short": 1}
 
 
+def test_token_length_counts_special_tokens_once():
+    """Token counts follow hf_select.scoring.encoding: the tokenizer's BOS once, not again when a chat template
+    writes it; add_special_tokens=False counts the bare text."""
+    if not is_transformers_available():
+        pytest.skip("transformers missing")
+    from hf_select.scoring.encoding import encode
+    from hf_select.testing import toy_tokenizer
+
+    tok = toy_tokenizer(add_bos=True)  # one token per character, BOS id 2 in front of every text
+    tok.chat_template = "{% for m in messages %}<2>{{ m['content'] }}<1>{% endfor %}"
+    assert TokenLengthFilter(tokenizer=tok, max_tokens=99).count({"text": "hello"}) == 6
+    assert TokenLengthFilter(tokenizer=tok, max_tokens=99, add_special_tokens=False).count({"text": "hello"}) == 5
+    chat = {"messages": _msgs("hi", "ok")}
+    rendered = tok.apply_chat_template(chat["messages"], tokenize=False)
+    assert TokenLengthFilter(tokenizer=tok, max_tokens=99).count(chat) == len(rendered) - 4 * 2  # <2>, <1>: 1 token
+    assert TokenLengthFilter(tokenizer=tok, max_tokens=99).count(chat) == encode([rendered], tok).lengths[0]
+
+
 def test_score_filter_column_and_result():
     ds = datasets.Dataset.from_dict({"text": list("abcde"), "hf_select_score": [0.1, 0.9, 0.5, None, 2.0]})
     _, idx, drops = apply_filters(ds, [ScoreFilter(min_score=0.4, max_score=1.0)])

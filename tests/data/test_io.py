@@ -5,7 +5,7 @@ import json
 import datasets
 import pytest
 
-from hf_select.data.io import DataFileError, as_dataset
+from hf_select.data.io import DataFileError, as_dataset, is_hub_id
 
 
 @pytest.mark.parametrize("name, content, match", [
@@ -69,3 +69,16 @@ def test_rows_of_mixed_types_are_one_clear_error():
         as_dataset([{"text": "a"}, {"text": 3}], "dataset")
     with pytest.raises(TypeError, match="do not hold one type per column"):
         as_dataset({"text": ["a", 3]}, "dataset")
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("HuggingFaceTB/SmolLM2-135M-Instruct", True), ("gpt2", True), ("org/name", True),
+    ("pool.jsonl", False), ("data/train.csv", False), ("./model", False), ("~/model", False), ("/abs/model", False),
+    ("a/b/c", False), ("", False), (None, False), ("bad id with spaces", False),
+])
+def test_one_hub_id_rule_for_datasets_and_models(text, expected):
+    """data.io.is_hub_id is the rule; scoring.loading takes a model argument as a Hub id by the same rule."""
+    from hf_select.scoring import loading
+
+    assert is_hub_id(text) is expected
+    assert loading.is_hub_id is is_hub_id

@@ -56,7 +56,7 @@ def test_three_figures_and_interleave(bench):
 
 def test_write_csv_only_with_out(bench, tmp_path, capsys):
     bench.write_csv(None, [{"method": "x"}])
-    assert "no CSV written" in capsys.readouterr().out
+    assert "results not saved" in capsys.readouterr().out  # _results.save_rows: --out is opt-in
     bench.write_csv(str(tmp_path / "r.csv"), [{"method": "x", "rate": 1.0}], "numpy")
     text = (tmp_path / "r.csv").read_text()
     assert "method" in text and "load_avg_1m" in text and "numpy_version" in text

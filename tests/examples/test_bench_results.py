@@ -36,3 +36,21 @@ def test_run_info_names_machine_and_versions(results):
     assert info["numpy_version"][0].isdigit()
     assert info["hf_select_version"][0].isdigit()
     assert info["no_such_distribution_xyz_version"] == "not installed"
+
+
+def test_benchmarks_write_a_csv_only_with_out(results, tmp_path, capsys):
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    results.add_out_argument(parser, "bench_x")
+    assert parser.parse_args([]).out is None
+    assert results.save_rows(None, [{"a": 1}]) is None and "not saved" in capsys.readouterr().out
+    out = tmp_path / "x.csv"
+    assert results.save_rows(parser.parse_args(["--out", str(out)]).out, [{"a": 1}]) == out and out.exists()
+
+
+def test_every_benchmark_uses_the_out_option():
+    for script in RESULTS_MODULE.parent.glob("bench_*.py"):
+        text = script.read_text()
+        assert "add_out_argument(" in text and "save_rows(" in text, script.name
+        assert "append_rows(" not in text and '"results" /' not in text, script.name

@@ -27,7 +27,8 @@ def test_yaml_holds_the_numbers(selection):
     assert meta == yaml.safe_load(card.split("---")[1])
     assert meta["license"] == "unknown" and meta["size_categories"] == ["n<1K"]
     assert {"hf-select", "data-selection", "selector:bm25"} <= set(meta["tags"])
-    assert meta["task_categories"] == ["text-generation"] and meta["source_datasets"] == ["original"]
+    assert meta["task_categories"] == ["text-generation"]
+    assert "source_datasets" not in meta  # a local pool: no "original" claim; the body names the source
     hsm = meta["hf_select"]
     cost = selection.cost
     assert hsm["selector"] == "bm25" and hsm["k"] == 9 and hsm["fraction"] == pytest.approx(9 / 45)
@@ -100,10 +101,12 @@ def test_plot_is_a_deterministic_png(selection):
 
 
 def test_model_card_summary_and_size_categories(selection):
+    from hf_select.cost.formatting import format_seconds
     from hf_select.hub.card import cost_summary_markdown, size_category
 
     line = cost_summary_markdown(selection, "me/cats")
-    assert "[me/cats](" in line and "9 rows selected by `bm25`" in line and f"({selection.cost.seconds:.3f} s)" in line
+    assert "[me/cats](" in line and "9 rows selected by `bm25`" in line
+    assert f"({format_seconds(selection.cost.seconds)})" in line
 
     text = cost_summary_markdown({"selector": "dsir", "k": 500, "cost": {"selection_flops": 2e12,
                                   "selection_seconds": 3.25, "train_flops_predicted": 1e15, "total_flops": 1.002e15}},
@@ -111,3 +114,71 @@ def test_model_card_summary_and_size_categories(selection):
     assert "me/sel" in text and "`dsir`" in text and "2e+12 FLOPs" in text and "1e+15" in text
     assert [size_category(n) for n in (0, 999, 1000, 54_321, 2_000_000)] == [
         "n<1K", "n<1K", "1K<n<10K", "10K<n<100K", "1M<n<10M"]
+
+
+def test_license_fields_follow_the_dataset_card_spec(selection):
+    from huggingface_hub import DatasetCard, DatasetCardData
+
+    from hf_select.hub.card import CardConfig, render_cost_card, split_card
+
+    with pytest.raises(ValueError, match="license_name .* and license_link"):
+        CardConfig(license="other")
+    with pytest.raises(ValueError, match="apply only to license='other'"):
+        CardConfig(license="mit", license_link="LICENSE.md")
+    config = CardConfig(license="other", license_name="my-licence-1.0", license_link="LICENSE.md")
+    card = render_cost_card(selection, repo_id="me/cats", config=config)
+    meta, body = split_card(card)
+    assert (meta["license"], meta["license_name"], meta["license_link"]) == ("other", "my-licence-1.0", "LICENSE.md")
+    data = DatasetCard(card).data  # huggingface_hub's own card classes read every key back
+    assert isinstance(data, DatasetCardData) and data.license == "other" and data.license_name == "my-licence-1.0"
+    assert "`my-licence-1.0`" in body
+    for key in ("size_categories", "task_categories", "tags"):
+        assert isinstance(meta[key], list) and all(isinstance(v, str) for v in meta[key])
+
+
+def test_push_cli_default_license_is_the_cards():
+    import argparse
+
+    from hf_select.cli import push
+    from hf_select.hub.card import CardConfig
+
+    parser = push.add_parser(argparse.ArgumentParser().add_subparsers())
+    args = parser.parse_args(["--selection", "x", "--repo-id", "me/x"])
+    assert args.license == CardConfig().license == "unknown"
+    assert "default: unknown" in parser.format_help()
+
+
+def test_embedded_pool_card_has_a_licensing_note_per_package():
+    import hf_select as hs
+    from hf_select.hub.card import render_cost_card, split_card
+
+    pool = hs.load_builtin_pool(max_rows=400)
+    res = hs.select(pool, "bm25", target=hs.load_builtin_target("validation"), k=30)
+    meta, body = split_card(render_cost_card(res, repo_id="me/embedded"))
+    assert "source_datasets" not in meta and "embedded pool" in body
+    section = body.split("## Licensing", 1)[1].split("## How to load", 1)[0]
+    chosen = Counter(pool["domain"][int(i)] for i in res.indices)
+    assert "covered by the licence of the package" in section
+    if chosen.get("numpy"):
+        assert f"| numpy | {chosen['numpy']} | BSD" in section
+    rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| Package")]
+    assert sum(int(r.split("|")[2]) for r in rows) == 30
+
+
+def test_links_follow_hf_endpoint(selection, hub):
+    from hf_select.hub.card import cost_summary_markdown, render_cost_card
+
+    card = render_cost_card(selection, repo_id="me/cats", mode="indices", source={"repo_id": "org/pool"})
+    assert f"({hub.url}/datasets/org/pool)" in card and "https://huggingface.co/datasets/org/pool" not in card
+    assert f"({hub.url}/datasets/me/cats)" in cost_summary_markdown(selection, "me/cats")
+
+
+def test_cards_are_parsed_by_huggingface_hub_not_by_splitting_dashes(selection):
+    from hf_select.hub.card import CardConfig, render_cost_card, split_card
+
+    card = render_cost_card(selection, repo_id="me/cats", config=CardConfig(pretty_name="cats --- and dogs"))
+    meta, body = split_card(card)
+    assert meta["pretty_name"] == "cats --- and dogs" and body.startswith("# cats --- and dogs")
+    assert split_card("# no header\n") == ({}, "# no header\n")
+    with pytest.raises(ValueError, match="not a mapping"):
+        split_card("---\n- a list\n---\nbody\n")

@@ -92,11 +92,12 @@ def test_embedded_pool_demo_push_and_load(hub, repo_name, tmp_path, monkeypatch,
 
     monkeypatch.setenv("HF_TOKEN", TOKEN)
     out = tmp_path / "demo"
-    assert main(["demo", "--selectors", "bm25", "--fraction", "0.01", "--output", str(out)]) == 0
+    assert main(["demo", "--selectors", "bm25", "--fraction", "0.01", "--max-rows", "0", "--output", str(out)]) == 0
     saved = SelectionResult.load(out / "bm25" / "selection")
     expected = saved.to_dataset(load_builtin_pool()).to_dict()
     repo_id = repo_name("embedded")
-    assert main(["push", "--selection", str(out / "bm25"), "--repo-id", repo_id, "--license", "other"]) == 0
+    assert main(["push", "--selection", str(out / "bm25"), "--repo-id", repo_id, "--license", "other",
+                 "--license-name", "package-licences", "--license-link", "LICENSE.md"]) == 0
     assert datasets.load_dataset(repo_id, split="train").to_dict() == expected
     assert load_selection(repo_id)[0].to_dict() == expected
     assert main(["push", "--selection", str(out / "bm25"), "--repo-id", repo_id, "--mode", "indices"]) == 0

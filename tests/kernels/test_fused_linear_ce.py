@@ -7,10 +7,11 @@ import textwrap
 
 import pytest
 
-from hf_select.import_utils import is_triton_available, is_triton_interpret
+from hf_select.import_utils import is_triton_interpret
+from hf_select.testing import require_triton
 
 torch = pytest.importorskip("torch")
-pytestmark = pytest.mark.skipif(not is_triton_available(), reason="triton is not installed")
+pytestmark = require_triton
 
 TOLERANCES = {torch.float32: 1e-4, torch.bfloat16: 2e-3, torch.float16: 2e-3}
 

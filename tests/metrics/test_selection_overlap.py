@@ -49,3 +49,22 @@ def test_selection_results(metric):
 def test_out_of_pool_index(metric):
     with pytest.raises(ValueError, match="outside a pool"):
         metric.compute(predictions=[[0, 12]], references=[[1]], pool_size=10)
+
+
+def test_flat_lists_are_one_pair(metric):
+    nested = metric.compute(predictions=[[0, 1, 2, 3]], references=[[2, 3, 4, 5, 6, 7]], pool_size=10)
+    flat = metric.compute(predictions=[0, 1, 2, 3], references=[2, 3, 4, 5, 6, 7], pool_size=10)
+    assert flat == nested
+    arrays = metric.compute(predictions=np.array([0, 1, 2, 3]), references=np.array([2, 3, 4, 5, 6, 7]))
+    assert arrays["jaccard"] == pytest.approx(2 / 8)
+
+
+@pytest.mark.parametrize("predictions, references, message", [
+    ([0, 1], [[0, 1]], "predictions is flat and references is nested"),
+    ([[0, 1], [2]], [[0, 1]], "2 prediction selection"),
+    (["a", "b"], [0, 1], "predictions must be one selection"),
+    ([0, [1, 2]], [0, 1], "predictions must be one selection"),
+])
+def test_unclear_inputs_get_a_clear_error(metric, predictions, references, message):
+    with pytest.raises(ValueError, match=message):
+        metric.compute(predictions=predictions, references=references)

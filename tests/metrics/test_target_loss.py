@@ -8,7 +8,7 @@ import pytest
 evaluate = pytest.importorskip("evaluate")
 
 import hf_select  # noqa: E402
-from hf_select.import_utils import is_transformers_available  # noqa: E402
+from hf_select.testing import require_transformers  # noqa: E402
 
 METRIC_DIR = os.path.join(os.path.dirname(hf_select.__file__), "metrics", "target_loss")
 
@@ -34,11 +34,12 @@ def test_add_batch_accumulates(metric):
     assert metric.compute()["loss"] == pytest.approx(2.0)
 
 
-@pytest.mark.skipif(not is_transformers_available(), reason="transformers missing")
+@require_transformers
 def test_texts_with_model_match_manual(metric):
     import torch
 
-    from hf_select.scoring.models import load_tokenizer, smollm2_local_path, tiny_llama
+    from hf_select.scoring.models import load_tokenizer, smollm2_local_path
+    from hf_select.testing import tiny_llama
 
     try:
         tok = load_tokenizer(smollm2_local_path())
@@ -72,3 +73,12 @@ def test_texts_with_model_match_manual(metric):
 def test_texts_without_model_is_clear(metric):
     with pytest.raises(ValueError, match="model="):
         metric.compute(predictions=["some text"])
+
+
+@require_transformers
+def test_prompt_must_prefix_its_text(metric):
+    from hf_select.testing import tiny_llama, toy_tokenizer
+
+    with pytest.raises(ValueError, match="prefix"):
+        metric.compute(predictions=["hello world"], model=tiny_llama(vocab_size=128), tokenizer=toy_tokenizer(),
+                       prompts=["goodbye"])

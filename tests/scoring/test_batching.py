@@ -3,7 +3,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from hf_select.scoring.batching import TokenizedExamples, collate, plan_batches, tokenize_examples  # noqa: E402
+from hf_select.scoring.batching import collate, first_fit_decreasing, plan_batches  # noqa: E402
+from hf_select.scoring.encoding import TokenizedExamples  # noqa: E402
 
 
 @pytest.mark.parametrize("mode", ["bucketed", "packed", "single"])
@@ -29,12 +30,30 @@ def test_plan_rows_subset_and_oversized_example():
         plan_batches(lengths, "magic", 10)
     with pytest.raises(ValueError, match="max_tokens"):
         plan_batches(lengths, "packed", 0)
+    with pytest.raises(ValueError, match="max_tokens"):
+        plan_batches(lengths, "packed", None)
+    with pytest.raises(ValueError, match="max_rows"):
+        plan_batches(lengths, "bucketed", 10, max_rows=0)
 
 
-def test_bucketed_limits_padding():
+def test_first_fit_decreasing():
+    lengths = np.array([5, 9, 2, 9, 3, 30])
+    order = sorted(range(6), key=lambda i: (-lengths[i], i))
+    bins = first_fit_decreasing(lengths, order, 12)
+    assert sorted(i for b in bins for i in b) == list(range(6))
+    assert bins[0] == [5]  # longer than max_tokens: alone
+    assert all(sum(lengths[i] for i in b) <= 12 for b in bins[1:])
+    assert len(bins) == 4
+
+
+def test_bucketed_limits_padding_and_rows():
     lengths = np.array([300] + [20] * 10)
     batches = plan_batches(lengths, "bucketed", 10_000)
     assert [0] in batches  # the long example is not padded together with the short ones
+    by_rows = plan_batches([5, 9, 2, 9, 3], "bucketed", None, max_rows=2, max_padding=None)
+    assert by_rows == [[1, 3], [0, 4], [2]]
+    unsorted = plan_batches([5, 9, 2], "bucketed", None, max_rows=2, max_padding=None, sort=False)
+    assert unsorted == [[0, 1], [2]]
 
 
 def test_collate_packed_and_padded_gather_the_same_targets():
@@ -42,46 +61,21 @@ def test_collate_packed_and_padded_gather_the_same_targets():
     packed = collate(ex, [2, 0, 1], "packed")
     padded = collate(ex, [2, 0, 1], "bucketed", pad_token_id=0)
     assert packed.attention_mask is None and packed.position_ids.tolist() == [[0, 1, 2, 3, 0, 1, 2, 0, 1]]
+    assert packed.packed and not padded.packed
     assert padded.input_ids.shape == (3, 4) and padded.attention_mask.sum().item() == 9
     assert packed.labels.tolist() == padded.labels.tolist() == [2, 3, 4, 6, 7, 9]
-    assert packed.segments.tolist() == padded.segments.tolist() == [2, 2, 2, 0, 0, 1]
+    assert packed.segments.tolist() == padded.segments.tolist() == [0, 0, 0, 1, 1, 2]  # index into batch.rows
+    assert packed.rows == [2, 0, 1]
     flat_packed = packed.input_ids.reshape(-1)[packed.gather_index + 1]
     flat_padded = padded.input_ids.reshape(-1)[padded.gather_index + 1]
     assert flat_packed.tolist() == flat_padded.tolist() == packed.labels.tolist()
     assert packed.padded_tokens == 9 and padded.padded_tokens == 12
+    dense = padded.dense_labels()
+    assert dense.shape == (3, 4) and dense[0].tolist() == [2, 3, 4, -100] and dense[2].tolist() == [9, -100, -100, -100]
 
 
-def test_truncation_is_counted(byte_tokenizer):
-    ex = tokenize_examples(["abcdefghij", "abc", ""], byte_tokenizer, max_length=4)
-    assert ex.num_truncated == 1 and ex.truncated_rows == [0]
-    assert ex.original_lengths.tolist() == [10, 3, 0]
-    assert ex.lengths.tolist() == [4, 3, 0]
-    assert ex.num_targets.tolist() == [3, 2, 0]  # an empty string has nothing to score
-    with pytest.raises(ValueError, match="max_length"):
-        tokenize_examples(["a"], byte_tokenizer, max_length=0)
-
-
-def test_completion_only_mask(byte_tokenizer):
-    ex = tokenize_examples([("Q: hi\n", "A: yo"), ("", "plain")], byte_tokenizer, completion_only=True)
-    mask = ex.target_mask[0]
-    assert mask.tolist() == [False] * 6 + [True] * 5
-    assert ex.num_targets.tolist() == [5, 4]  # plain text: every token after the first
-    full = tokenize_examples([("Q: hi\n", "A: yo")], byte_tokenizer)
-    assert full.num_targets.tolist() == [10]
-
-
-def test_completion_only_slow_tokenizer_fallback():
-    class Slow:
-        is_fast = False
-
-        def __call__(self, texts, add_special_tokens=True, **kw):
-            texts = [texts] if isinstance(texts, str) else texts
-            return {"input_ids": [[1] + [ord(c) for c in t] for t in texts]}
-
-    ex = tokenize_examples([("ab", "cd")], Slow(), completion_only=True)
-    assert ex.target_mask[0].tolist() == [False, False, False, True, True]
-
-
-def test_bad_items(byte_tokenizer):
-    with pytest.raises(TypeError, match="Example 1"):
-        tokenize_examples(["ok", 3], byte_tokenizer)
+def test_collate_masks():
+    ex = TokenizedExamples.from_ids([[5, 6, 7], [8, 9, 1]])
+    assert collate(ex, [0, 1], "bucketed").attention_mask is None  # no padding: SDPA's causal fast path
+    assert collate(ex, [0, 1], "padded", always_mask=True).attention_mask.tolist() == [[1, 1, 1], [1, 1, 1]]
+    assert set(collate(ex, [0], "single").model_inputs()) == {"input_ids", "position_ids", "use_cache"}

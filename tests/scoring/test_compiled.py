@@ -8,7 +8,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from hf_select.scoring import compiled
-from hf_select.scoring.batching import TokenizedExamples
+from hf_select.scoring.encoding import TokenizedExamples
 from hf_select.scoring.compiled import compiled_token_nll, resolve_compile
 from hf_select.scoring.engine import NLLConfig, score_nll
 from hf_select.scoring.nll import reference_token_nll
@@ -88,7 +88,7 @@ def test_auto_stays_eager_for_a_small_pool(tiny_model, examples):
 
 
 def test_failed_compilation_falls_back_to_eager(tiny_model, examples, monkeypatch, caplog):
-    from hf_select.scoring.models import tiny_llama
+    from hf_select.testing import tiny_llama
 
     model = tiny_llama(vocab_size=128, seed=0)  # its own decoder: the failure is remembered per decoder
 

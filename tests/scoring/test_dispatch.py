@@ -31,7 +31,7 @@ def test_flash_attention_without_cuda_is_a_clear_error(tiny_model):
 
 
 def test_non_plain_head_uses_full_logits():
-    from hf_select.scoring.models import tiny_llama
+    from hf_select.testing import tiny_llama
 
     model = tiny_llama(vocab_size=32)
     model.config.final_logit_softcapping = 30.0

@@ -17,9 +17,9 @@ import numpy as np
 import torch
 from hf_select.scoring.distributed import init_distributed
 from hf_select.scoring.engine import NLLConfig
-from hf_select.scoring.models import tiny_llama
+from hf_select.testing import tiny_llama
 from hf_select.scoring.pipeline import nll_for_texts
-from hf_select.selectors.perplexity import toy_tokenizer
+from hf_select.testing import toy_tokenizer
 
 info = init_distributed()
 texts = [f"text {i}: " + "abc " * (i % 9) for i in range(13)]

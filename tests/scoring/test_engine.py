@@ -5,7 +5,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from hf_select.scoring.batching import TokenizedExamples, tokenize_examples  # noqa: E402
+from hf_select.scoring.encoding import TokenizedExamples, encode  # noqa: E402
 from hf_select.scoring.engine import NLLConfig, score_nll  # noqa: E402
 
 
@@ -59,7 +59,7 @@ def test_rows_subset_and_progress(tiny_model, examples):
 
 def test_completion_only_equals_masked_reference(tiny_model, byte_tokenizer):
     pairs = [("Question: what?\n", "Answer: that."), ("P", "long completion text here")]
-    ex = tokenize_examples(pairs, byte_tokenizer, completion_only=True)
+    ex = encode(pairs, byte_tokenizer, completion_only=True)
     res = score_nll(tiny_model, ex, NLLConfig(dtype="float32", batching="packed", show_progress=False))
     ref = []
     with torch.no_grad():

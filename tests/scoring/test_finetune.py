@@ -8,7 +8,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("peft")
 
-from hf_select.scoring.encoded import IGNORE_INDEX, EncodedExample  # noqa: E402
+from hf_select.scoring.encoding import IGNORE_INDEX, TokenizedExamples  # noqa: E402
 from hf_select.scoring.finetune import (  # noqa: E402
     LoraTrainingConfig,
     add_lora,
@@ -16,19 +16,28 @@ from hf_select.scoring.finetune import (  # noqa: E402
     plan_steps,
     train_lora,
 )
-from hf_select.scoring.models import tiny_llama  # noqa: E402
+from hf_select.testing import tiny_causal_lm, tiny_llama  # noqa: E402
 
 VOCAB = 48
 
 
-def examples(n: int = 7, seed: int = 0) -> list[EncodedExample]:
+def rows(n: int = 7, seed: int = 0) -> list[tuple[list[int], list[int]]]:
+    """``(ids, labels)`` of ``n`` random examples whose first 1-3 tokens are an unscored prompt."""
     rng = np.random.default_rng(seed)
     out = []
     for i in range(n):
         ids = rng.integers(3, VOCAB, size=4 + i % 5).tolist()
         prompt = 1 + i % 3
-        out.append(EncodedExample(ids, [IGNORE_INDEX] * prompt + ids[prompt:]))
+        out.append((ids, [IGNORE_INDEX] * prompt + ids[prompt:]))
     return out
+
+
+def encoded(pairs: list[tuple[list[int], list[int]]]) -> TokenizedExamples:
+    return TokenizedExamples.from_ids([ids for ids, _ in pairs], labels=[labels for _, labels in pairs])
+
+
+def examples(n: int = 7, seed: int = 0) -> TokenizedExamples:
+    return encoded(rows(n, seed))
 
 
 def adapters(model) -> dict[str, torch.Tensor]:
@@ -88,13 +97,13 @@ def test_loss_is_the_mean_of_per_example_mean_nll():
     """One step over all examples before any update: the logged loss is the mean of each example's mean NLL over its
     labelled tokens (the convention of LESS's and CCDS's Trainer runs: batch 1 per device, gradient accumulation)."""
     cfg = LoraTrainingConfig(epochs=1, learning_rate=1e-3, batch_size=8, micro_batch_size=3)
-    exs = examples(6)
+    pairs = rows(6)
     base = tiny_llama(vocab_size=VOCAB, seed=0)
-    with torch.no_grad():
-        ref = [base(torch.tensor([e.input_ids]), labels=torch.tensor([e.labels])).loss.item() for e in exs]
-    run = train_lora(fresh(cfg), exs, cfg)
+    with torch.no_grad():  # transformers' own loss of each example (shifted labels, mean over labelled tokens)
+        ref = [base(torch.tensor([ids]), labels=torch.tensor([labels])).loss.item() for ids, labels in pairs]
+    run = train_lora(fresh(cfg), encoded(pairs), cfg)
     assert run.steps == 1 and run.losses[0] == pytest.approx(np.mean(ref), rel=1e-5)
-    assert run.tokens == sum(len(e.input_ids) for e in exs)
+    assert run.tokens == sum(len(ids) for ids, _ in pairs)
 
 
 @pytest.mark.parametrize("change", [dict(micro_batch_size=1), dict(micro_batching="packed", micro_batch_tokens=64)])
@@ -110,17 +119,20 @@ def test_micro_batching_does_not_change_the_training(change):
 
 def test_examples_without_labels_are_skipped_and_counted():
     cfg = LoraTrainingConfig(epochs=1, batch_size=4)
-    exs = examples(3) + [EncodedExample([5, 6, 7], [IGNORE_INDEX] * 3), EncodedExample([5], [5])]
+    exs = encoded(rows(3) + [([5, 6, 7], [IGNORE_INDEX] * 3), ([5], [5])])
     run = train_lora(fresh(cfg), exs, cfg)
     assert run.skipped_examples == 2 and run.steps == 1
     with pytest.raises(ValueError, match="No example has a token to train on"):
-        train_lora(fresh(cfg), exs[3:], cfg)
+        train_lora(fresh(cfg), exs.subset([3, 4]), cfg)
+    with pytest.raises(TypeError, match="TokenizedExamples"):
+        train_lora(fresh(cfg), rows(3), cfg)
 
 
 def test_lora_finetune_leaves_the_model_untouched_and_improves_the_loss():
     model = tiny_llama(vocab_size=VOCAB, seed=0).to(torch.bfloat16)
     before = [p.detach().clone() for p in model.parameters()]
-    tuned, run = lora_finetune(model, examples(4) * 2, LoraTrainingConfig(epochs=4, learning_rate=2e-2, batch_size=4))
+    tuned, run = lora_finetune(model, encoded(rows(4) * 2),
+                               LoraTrainingConfig(epochs=4, learning_rate=2e-2, batch_size=4))
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
     assert next(tuned.parameters()).dtype == torch.bfloat16 and not hasattr(tuned, "peft_config")
     assert run.losses[-1] < run.losses[0] and run.lora_params > 0
@@ -136,3 +148,32 @@ def test_fractional_epochs_and_bad_recipes():
     bad = LoraTrainingConfig(lr_scheduler_type="zigzag")
     with pytest.raises(ValueError, match="lr_scheduler_type='zigzag'"):
         train_lora(fresh(bad), examples(3), bad)
+
+
+def test_packed_micro_batches_only_where_packing_is_exact(caplog):
+    """micro_batching='packed' packs a Llama (allow-listed) and falls back to padded rows, with a logged reason, on
+    OPT, whose packed rows leak across examples (hf_select.scoring.packing)."""
+    cfg = LoraTrainingConfig(epochs=1, learning_rate=1e-2, batch_size=4, micro_batching="packed",
+                             micro_batch_tokens=64, target_modules=["q_proj", "v_proj"])
+    assert train_lora(fresh(cfg), examples(5), cfg).micro_batching == "packed"
+    opt = add_lora(tiny_causal_lm("opt", vocab_size=VOCAB), cfg)
+    with caplog.at_level("WARNING", logger="hf_select.scoring.finetune"):
+        run = train_lora(opt, examples(5), cfg)
+    assert run.micro_batching == "padded" and "leak" in caplog.text
+    padded = add_lora(tiny_causal_lm("opt", vocab_size=VOCAB), LoraTrainingConfig(**{**cfg.to_dict(),
+                                                                                   "micro_batching": "padded"}))
+    train_lora(padded, examples(5), LoraTrainingConfig(**{**cfg.to_dict(), "micro_batching": "padded"}))
+    a, b = adapters(opt), adapters(padded)
+    assert all(torch.equal(a[n], b[n]) for n in a)  # the fallback is exactly the padded run
+
+
+def test_the_loss_is_the_scoring_engines_nll():
+    """The trainer's per-example loss is the engine's NLL (forward_token_nll) on the same encoded examples."""
+    from hf_select.scoring.engine import NLLConfig, score_nll
+
+    cfg = LoraTrainingConfig(epochs=1, learning_rate=1e-9, batch_size=16)
+    exs = examples(6)
+    base = tiny_llama(vocab_size=VOCAB, seed=0)
+    scores = score_nll(base, exs, NLLConfig(dtype="float32", batching="single", show_progress=False))
+    run = train_lora(fresh(cfg), exs, cfg)
+    assert run.losses[0] == pytest.approx(float(np.mean(scores.sum_nll / scores.num_targets)), rel=1e-6)

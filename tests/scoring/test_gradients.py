@@ -13,7 +13,7 @@ pytest.importorskip("peft")
 pytest.importorskip("transformers")
 from scipy.stats import spearmanr  # noqa: E402
 
-from hf_select.scoring.encoded import EncodedExample  # noqa: E402
+from hf_select.scoring.encoding import TokenizedExamples  # noqa: E402
 from hf_select.scoring.gradients import (  # noqa: E402
     AdamState,
     gradient_features,
@@ -28,7 +28,7 @@ VOCAB = 64
 def lora_model(seed=0, targets=("q_proj", "v_proj")):
     from peft import LoraConfig, get_peft_model
 
-    from hf_select.scoring.models import tiny_llama
+    from hf_select.testing import tiny_llama
 
     torch.manual_seed(seed)
     model = tiny_llama(vocab_size=VOCAB, seed=seed)
@@ -38,12 +38,13 @@ def lora_model(seed=0, targets=("q_proj", "v_proj")):
 
 def examples(n, seed=0, prompt=2):
     g = torch.Generator().manual_seed(seed)
-    out = []
+    ids, labels = [], []
     for _ in range(n):
         length = int(torch.randint(prompt + 2, 14, (1,), generator=g))
-        ids = torch.randint(3, VOCAB, (length,), generator=g).tolist()
-        out.append(EncodedExample(ids, [-100] * prompt + ids[prompt:]))
-    return out
+        row = torch.randint(3, VOCAB, (length,), generator=g).tolist()
+        ids.append(row)
+        labels.append([-100] * prompt + row[prompt:])
+    return TokenizedExamples.from_ids(ids, labels=labels)
 
 
 @pytest.fixture(scope="module")
@@ -78,15 +79,15 @@ def test_vmap_matches_hooks(model):
 
 def test_gradient_equals_autograd_of_mean_loss(model):
     """Feature of one example == autograd gradient of its mean completion NLL (from the full logits)."""
-    ex = examples(1, seed=2)[0]
+    ex = examples(1, seed=2)
     params = trainable_parameters(model)
-    ids = torch.tensor([ex.input_ids])
-    labels = torch.tensor([ex.labels])
+    ids = torch.tensor([ex.input_ids[0].tolist()])
+    labels = torch.tensor([ex.labels(0).tolist()])
     logits = model(input_ids=ids).logits[0, :-1]
     loss = torch.nn.functional.cross_entropy(logits, labels[0, 1:], ignore_index=-100)
     grads = torch.autograd.grad(loss, [p for _, p in params])
     want = torch.cat([g.reshape(-1) for g in grads])
-    got = gradient_features(model, [ex], None)[0]
+    got = gradient_features(model, ex, None)[0]
     assert torch.allclose(got, want, atol=1e-6, rtol=1e-4)
 
 
@@ -160,6 +161,6 @@ def test_bad_inputs(model):
     with pytest.raises(ValueError, match="batching"):
         gradient_features(model, examples(1), None, batching="ragged")
     with pytest.raises(ValueError, match="empty"):
-        gradient_features(model, [], None)
+        gradient_features(model, TokenizedExamples.from_ids([]), None)
     with pytest.raises(ValueError, match="projector segments"):
         gradient_features(model, examples(1), RandomProjector([3], ProjectionConfig(dim=4)))

@@ -36,23 +36,52 @@ def pool_and_target():
     return pool, target
 
 
-@pytest.mark.parametrize("aggregate", ["mean", "max"])
-def test_equals_rank_bm25_on_embedded_pool(pool_and_target, aggregate):
+@pytest.mark.parametrize("aggregate, target_view", [("mean", "full"), ("max", "full"), ("mean", "query")])
+def test_equals_rank_bm25_on_embedded_pool(pool_and_target, aggregate, target_view):
     pool, target = pool_and_target
     docs = [paper_tokenize(t) for t in text_view(pool, "query")]
-    queries = [paper_tokenize(t) for t in text_view(target, "query")]
+    queries = [paper_tokenize(t) for t in text_view(target, target_view)]
     ref_model = rank_bm25.BM25Okapi(docs)
     per_query = np.stack([ref_model.get_scores(q) for q in queries])
     ref = per_query.mean(axis=0) if aggregate == "mean" else per_query.max(axis=0)
 
-    sel = hs.get_selector("bm25", aggregate=aggregate, query_block_size=7)  # several query blocks for "max"
+    kwargs = {} if target_view == "full" else {"target_view": target_view}  # 'full' is the default (the paper's)
+    sel = hs.get_selector("bm25", aggregate=aggregate, query_block_size=7, **kwargs)  # several query blocks for max
     ours = sel.score(pool, target=target)
     assert ours.shape == (pool.num_rows,)
     assert (ref > 0).sum() > 100  # the comparison is not vacuous
     assert max_rel_diff(ours, ref) < 1e-6
-    # The index matches rank_bm25's internals too.
-    assert math.isclose(sel.index.avgdl, ref_model.avgdl, rel_tol=1e-12)
-    assert math.isclose(sel.index.average_idf, ref_model.average_idf, rel_tol=1e-9)
+    # The fitted statistics match rank_bm25's internals too.
+    assert math.isclose(sel.avgdl, ref_model.avgdl, rel_tol=1e-12)
+    assert math.isclose(sel.average_idf, ref_model.average_idf, rel_tol=1e-9)
+
+
+def test_default_query_text_holds_the_target_answers(pool_and_target):
+    """The paper's BM25 queries include the target answers (issue 11); target_view='query' drops them."""
+    pool, target = pool_and_target
+    small = pool.select(range(500))
+    assert BM25Selector().config.target_view == "full"
+    default = hs.get_selector("bm25").score(small, target=target)
+    full = hs.get_selector("bm25", target_view="full").score(small, target=target)
+    question_only = hs.get_selector("bm25", target_view="query").score(small, target=target)
+    np.testing.assert_array_equal(default, full)
+    assert not np.allclose(default, question_only)
+    # only the answers differ: a target whose completion is empty gives the same query either way
+    rows = [{"prompt": "numpy array sum", "completion": ""}]
+    np.testing.assert_array_equal(hs.get_selector("bm25").score(small, target=rows),
+                                  hs.get_selector("bm25", target_view="query").score(small, target=rows))
+
+
+def test_sharding_does_not_change_scores(pool_and_target):
+    pool, target = pool_and_target
+    from hf_select.streaming.engine import score_in_memory
+
+    texts = text_view(pool.select(range(700)), "query")
+    for aggregate in ("mean", "max"):
+        whole = hs.get_selector("bm25", aggregate=aggregate).score(texts, target=target)
+        sel = hs.get_selector("bm25", aggregate=aggregate)
+        sel.config.batch_size = 33  # the in-memory runner's batches stand for stream shards
+        np.testing.assert_array_equal(score_in_memory(sel, texts, target), whole)
 
 
 def test_negative_idf_floor_matches_rank_bm25_and_formula():
@@ -109,12 +138,12 @@ def test_dataset_and_list_inputs_agree_and_cost_is_recorded(pool_and_target):
     small = pool.select(range(200))
     sel = hs.get_selector("bm25")
     from_dataset = sel.score(small, target=target)
-    from_list = sel.score(text_view(small, "query"), target=text_view(target, "query"))
+    from_list = sel.score(text_view(small, "query"), target=text_view(target, "full"))
     np.testing.assert_array_equal(from_dataset, from_list)
     cost = sel.last_cost
-    assert [s.name for s in cost.stages][:3] == ["tokenize", "index", "score"]
+    assert [s.name for s in cost.stages][:4] == ["prepare_target", "featurize_pool", "fit", "score"]
     assert cost.flops == 0 and cost.tokens > 0 and cost.seconds > 0
-    assert cost.stages[1].detail["vocab_size"] > 0
+    assert cost.stages[2].detail["vocab_size"] > 0
 
 
 def test_full_view_scores_differ_from_query_view(pool_and_target):

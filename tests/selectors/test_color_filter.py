@@ -9,8 +9,7 @@ import hf_select as hs  # noqa: E402
 
 @pytest.fixture(scope="module")
 def model_tok():
-    from hf_select.scoring.models import tiny_llama
-    from hf_select.selectors.perplexity import toy_tokenizer
+    from hf_select.testing import tiny_llama, toy_tokenizer
 
     return tiny_llama(vocab_size=128, seed=0), toy_tokenizer()
 

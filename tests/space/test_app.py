@@ -27,7 +27,7 @@ def target_domain():
 
 
 def test_plan_recommends_a_method_and_draws_the_plot(client):
-    plot, summary, table = client.predict(*plan_args(), api_name="/plan")
+    plot, summary, table = client.predict(*plan_args(budget="1e15"), api_name="/plan")  # below full-pool training
     assert "Recommended" in summary
     rows = table["data"]
     assert [r[0] for r in rows] == ["random", "bm25", "perplexity", "less"]
@@ -38,6 +38,10 @@ def test_plan_recommends_a_method_and_draws_the_plot(client):
     assert plot and os.path.exists(plot) and os.path.getsize(plot) > 5_000
     with open(plot, "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    # A budget that pays for training on the whole pool: train on everything, no selection (issue 11 bug 4).
+    _, summary, table = client.predict(*plan_args(budget="1e18"), api_name="/plan")
+    assert "no selection" in summary.split("**")[1] and table["data"][-1][0] == "no selection"
+    assert "training FLOPs: full" in summary
 
 
 def test_budget_conversion_errors(app_module):

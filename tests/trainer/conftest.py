@@ -25,6 +25,6 @@ def tokenizer():
 
 @pytest.fixture
 def tiny_model():
-    from hf_select.scoring.models import tiny_llama
+    from hf_select.testing import tiny_llama
 
     return tiny_llama(seed=0).train()

@@ -5,7 +5,7 @@ import pytest
 pytest.importorskip("peft")
 from peft import LoraConfig, get_peft_model  # noqa: E402
 
-from hf_select.scoring.models import tiny_llama  # noqa: E402
+from hf_select.testing import tiny_llama  # noqa: E402
 from hf_select.trainer.lora import trainable_lora_params  # noqa: E402
 
 

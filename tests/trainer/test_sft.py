@@ -101,7 +101,7 @@ def test_reselection_changes_subset_and_adds_cost(tmp_path, tokenizer, tiny_mode
     last = seen_markers(tokenizer, trainer.recorded[-1:], 12)[0]
     assert set(last) <= set(history[-1].indices.tolist())
     summary = trainer.cost_summary()
-    assert summary["reselections"] == 2 and summary["selection_flops"] == pytest.approx(cb.selection_flops)
+    assert summary.reselections == 2 and summary.selection_flops == pytest.approx(cb.selection_flops)
 
 
 def test_no_selector_is_plain_sft(tmp_path, tokenizer, tiny_model):
@@ -187,9 +187,10 @@ def test_budget_prices_lora_training_when_peft_is_used(tmp_path, tokenizer, tiny
     lora = LoraConfig(r=2, lora_alpha=4, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
     trainer = SelectiveSFTTrainer(model=tiny_model, args=sft_config(tmp_path, max_steps=1), train_dataset=pool,
                                   processing_class=tokenizer, peft_config=lora, selector="random",
-                                  selection=SelectionConfig(budget_flops=budget, seed=1))
+                                  selection=SelectionConfig(budget_flops=budget, seed=1, train_convention="lora"))
     trained = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
     res = trainer.selection
+    assert res.config["train_convention"] == "lora" and trainer.cost_summary().train_convention == "lora"
     assert res.config["train_lora_params"] == trained > 0  # counted before peft wrapped the model
     chosen = [lengths[i] for i in res.indices]
     assert res.cost.train_flops == pytest.approx(lora_train_flops(tiny_model.config, chosen, lora_params=trained))
@@ -200,3 +201,4 @@ def test_budget_prices_lora_training_when_peft_is_used(tmp_path, tokenizer, tiny
         extra = lengths[order[res.k]]
         assert lora_train_flops(tiny_model.config, chosen + [extra], lora_params=trained) > budget
     assert sum(chosen) > 80
+

@@ -9,7 +9,10 @@ Two ways to call it (``evaluate.load(<path of this folder>)``; nothing is fetche
 
 2. Texts and a model: ``predictions`` = the texts, compute kwargs ``model`` (a causal LM) and ``tokenizer``;
    optional ``prompts`` (one per text, a prefix of it whose tokens are not scored, for completion-only loss),
-   ``batch_size`` (default 8), ``max_length`` (default: none; longer texts are truncated)::
+   ``batch_size`` (default 8), ``max_length`` (default: none; longer texts are truncated), ``add_special_tokens``
+   (default True), ``append_eos`` (default False). Texts are encoded and scored by hf_select's scoring engine
+   (:mod:`hf_select.scoring.encoding`, :func:`hf_select.scoring.engine.score_nll`, float32), so a row's loss here is
+   exactly the ``perplexity`` selector's score of that row with the same model, tokenizer and options::
 
        metric.compute(predictions=texts, model=model, tokenizer=tok, prompts=prompts)
 
@@ -41,6 +44,8 @@ Args:
     prompts: (texts mode, optional) one prompt per text; a prefix of the text that is not scored.
     batch_size: (texts mode) examples per forward pass. Default 8.
     max_length: (texts mode) truncate texts to this many tokens. Default: no truncation.
+    add_special_tokens: (texts mode) add the tokenizer's special tokens once (hf_select's encoding rule). Default True.
+    append_eos: (texts mode) end each text with the EOS token once. Default False.
 Returns:
     loss: mean NLL in nats per token.
     perplexity: exp(loss).
@@ -68,14 +73,15 @@ class TargetLoss(evaluate.Metric):
         )
 
     def _compute(self, predictions, weights=None, model=None, tokenizer=None, prompts=None,
-                 batch_size=DEFAULT_BATCH_SIZE, max_length=None):
+                 batch_size=DEFAULT_BATCH_SIZE, max_length=None, add_special_tokens=True, append_eos=False):
         if len(predictions) == 0:
             raise ValueError("target_loss: predictions is empty.")
         if isinstance(predictions[0], str):
             if model is None or tokenizer is None:
                 raise ValueError("target_loss: texts were given as predictions; also pass model=<causal LM> and "
                                  "tokenizer=<its tokenizer> (or pass per-example losses as floats).")
-            total, tokens = _model_loss(predictions, model, tokenizer, prompts, batch_size, max_length)
+            total, tokens = _model_loss(predictions, model, tokenizer, prompts, batch_size, max_length,
+                                        add_special_tokens, append_eos)
             if tokens == 0:
                 raise ValueError("target_loss: no token was scored (are the prompts as long as the texts?).")
             loss = total / tokens
@@ -101,49 +107,29 @@ def _exp(x):
     return math.exp(x) if x < 700 else float("inf")
 
 
-def _model_loss(texts, model, tokenizer, prompts, batch_size, max_length):
-    """(sum of token NLLs, number of scored tokens) of ``texts`` under ``model``."""
-    import torch
+def _model_loss(texts, model, tokenizer, prompts, batch_size, max_length, add_special_tokens, append_eos):
+    """(sum of token NLLs, number of scored tokens) of ``texts`` under ``model``, through hf_select's engine."""
+    from hf_select.scoring.encoding import encode
+    from hf_select.scoring.engine import NLLConfig, score_nll
 
     if prompts is not None and len(prompts) != len(texts):
         raise ValueError(f"target_loss: {len(prompts)} prompts for {len(texts)} texts.")
     if batch_size < 1:
         raise ValueError(f"target_loss: batch_size must be >= 1, got {batch_size}.")
+    items = list(texts)
+    if prompts is not None:
+        items = []
+        for i, (text, prompt) in enumerate(zip(texts, prompts)):
+            prompt = prompt or ""
+            if not text.startswith(prompt):
+                raise ValueError(f"target_loss: prompts[{i}] is not a prefix of its text; pass the prompt as it "
+                                 "appears at the start of the text.")
+            items.append((prompt, text[len(prompt):]))
+    examples = encode(items, tokenizer, completion_only=prompts is not None, max_length=max_length,
+                      add_special_tokens=add_special_tokens, append_eos=append_eos)
     device = next(model.parameters()).device
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    was_training = model.training
-    model.eval()
-    total, count = 0.0, 0
-    try:
-        for start in range(0, len(texts), batch_size):
-            chunk = texts[start:start + batch_size]
-            ids, labels = [], []
-            for j, text in enumerate(chunk):
-                full = tokenizer(text, add_special_tokens=False)["input_ids"]
-                n_prompt = 0
-                if prompts is not None and prompts[start + j]:
-                    n_prompt = len(tokenizer(prompts[start + j], add_special_tokens=False)["input_ids"])
-                if max_length is not None:
-                    full = full[:max_length]
-                ids.append(full)
-                labels.append([-100] * min(n_prompt, len(full)) + full[n_prompt:])
-            width = max(len(x) for x in ids)
-            input_ids = torch.full((len(ids), width), pad_id, dtype=torch.long)
-            label_t = torch.full((len(ids), width), -100, dtype=torch.long)
-            mask = torch.zeros((len(ids), width), dtype=torch.long)
-            for j, (x, y) in enumerate(zip(ids, labels)):
-                input_ids[j, :len(x)] = torch.tensor(x, dtype=torch.long)
-                label_t[j, :len(y)] = torch.tensor(y, dtype=torch.long)
-                mask[j, :len(x)] = 1
-            with torch.no_grad():
-                logits = model(input_ids=input_ids.to(device), attention_mask=mask.to(device), use_cache=False).logits
-            shift_logits = logits[:, :-1].float()
-            shift_labels = label_t[:, 1:].to(device)
-            nll = torch.nn.functional.cross_entropy(shift_logits.reshape(-1, shift_logits.shape[-1]),
-                                                    shift_labels.reshape(-1), ignore_index=-100, reduction="sum")
-            total += float(nll)
-            count += int((shift_labels != -100).sum())
-    finally:
-        if was_training:
-            model.train()
-    return total, count
+    longest = max(1, int(examples.lengths.max()) if len(examples) else 1)
+    config = NLLConfig(dtype="float32", batching="bucketed", max_tokens_per_batch=batch_size * longest,
+                       device=str(device), show_progress=False)
+    scores = score_nll(model, examples, config)
+    return float(scores.sum_nll.sum()), int(scores.num_targets.sum())
