@@ -62,9 +62,13 @@ def test_bench_less(tmp_path):
 
 def test_bench_bm25(tmp_path):
     rows, _ = run("bench_bm25.py", "--max-rows", "300", "--repeats", "1", tmp_path=tmp_path)
-    assert set(rows) == {"naive", "competent", "ours"}
-    for r in rows.values():
-        assert float(r["max_rel_diff"]) < 1e-6 and float(r["x_naive"]) > 0 and 0 < float(r["limit_fraction"])
+    assert {"naive", "competent", "ours"} <= set(rows) <= {"naive", "competent", "competent_bm25s", "ours"}
+    for name, r in rows.items():
+        assert float(r["x_naive"]) > 0 and 0 < float(r["limit_fraction"])
+        if name == "competent_bm25s":  # another Okapi variant (idf clamped at 0): the same ranking, roughly
+            assert float(r["spearman_vs_rank_bm25"]) > 0.5
+        else:
+            assert float(r["max_rel_diff"]) < 1e-6
 
 
 @pytest.mark.slow
