@@ -10,6 +10,8 @@ All methods embed the same texts (mean pooling over real tokens, L2-normalised, 
   pooling with the attention mask.
 - ``competent``: ``SentenceTransformer(path).encode(texts, batch_size=32, normalize_embeddings=True)`` (fp32; it
   sorts texts by character length and pads per batch), what a careful user calls.
+- ``competent_bf16w``: the same call on ``SentenceTransformer(path).bfloat16()`` (bf16 weights: what a careful user
+  on a bf16-capable CPU may write instead).
 - ``ours_float32`` / ``ours_bfloat16``: ``EmbeddingSelector.encode``: one tokenisation pass, batches sorted by
   *token* length, ``inference_mode``, fp32 or bf16 autocast (the ``dtype="auto"`` choice on bf16-capable CPUs).
 
@@ -84,9 +86,12 @@ def main(argv: list[str] | None = None) -> int:
     max_length = st.max_seq_length
     hf_model = AutoModel.from_pretrained(path, local_files_only=True).eval()
     hf_tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    st_bf16 = SentenceTransformer(path, device="cpu", local_files_only=True).bfloat16()
     methods = {
         "naive": lambda t: naive_loop(hf_model, hf_tok, t, max_length),
         "competent": lambda t: st.encode(t, batch_size=32, normalize_embeddings=True, convert_to_numpy=True),
+        "competent_bf16w": lambda t: np.asarray(st_bf16.encode(t, batch_size=32, normalize_embeddings=True,
+                                                               convert_to_tensor=True).float()),
     }
     for dtype in ("float32", "bfloat16"):
         sel = hs.get_selector("embedding", dtype=dtype, batch_size=args.batch_size, show_progress=False)

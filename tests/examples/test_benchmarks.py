@@ -76,9 +76,9 @@ def test_bench_embedding(tmp_path):
     pytest.importorskip("sentence_transformers")
     rows, _ = run("bench_embedding.py", "--n-texts", "24", "--repeats", "1", "--peak-tokens", "128",
                   tmp_path=tmp_path)
-    assert set(rows) == {"naive", "competent", "ours_float32", "ours_bfloat16"}
+    assert set(rows) == {"naive", "competent", "competent_bf16w", "ours_float32", "ours_bfloat16"}
     assert float(rows["naive"]["cos_min"]) > 0.9999 and float(rows["ours_float32"]["cos_min"]) > 0.9999
-    assert float(rows["ours_bfloat16"]["cos_min"]) > 0.99
+    assert float(rows["ours_bfloat16"]["cos_min"]) > 0.99 and float(rows["competent_bf16w"]["cos_min"]) > 0.99
     for r in rows.values():
         assert all(x > 0 for x in figures(r, "bfloat16", "float32"))
 
