@@ -1,17 +1,17 @@
 """The CPU fast path of NLL scoring: ``torch.compile`` of the decoder and of the LM-head NLL chunk.
 
 Found by profiling the engine on a bf16 CPU (SmolLM2-135M, 2 cores, AMX): matmuls were only ~39% of the time; the rest
-was dtype casts inside RMSNorm (~13%), the fp32 log-softmax of the chunked cross-entropy over the 49k vocabulary
-(~13%), attention (~11%) and element-wise ops (~12%). Compiling fuses the norms, rotary embeddings and SiLU-gating of
-the decoder into a few C++ loops (matmuls stay oneDNN / MKL calls), and the LM-head chunk
-``nll = logsumexp((h @ W.T).float()) - logit[target]`` into one pass over each ``[chunk, V]`` tile without an fp32
-copy of it (3x faster than eager ``cross_entropy``; max |diff| ~3e-6). The decoder's layers are identical, so one
-compiled layer forward serves all of them (regional compilation, :class:`RegionalDecoder`; the whole decoder is
-compiled when its layers differ). Measured gain over the eager engine: ~1.25x tokens per CPU-second on one thread,
-more when threads wait on each other (fewer, larger kernels); ranks stay within bf16 noise of fp32 (Spearman >=
-0.999). Dynamic int8 quantisation of the linears was measured too and rejected (slower than bf16 on AMX, Spearman
-0.85). Matmuls stay the same oneDNN / MKL calls, so a CPU without AMX (where matmuls are a larger share) gains less
-but never loses once compiling is paid for.
+was dtype casts inside RMSNorm (~13%), the fp32 log-softmax of the chunked cross-entropy over the 49k vocabulary (~13%),
+attention (~11%) and element-wise ops (~12%). Compiling fuses the norms, rotary embeddings and SiLU-gating of the
+decoder into a few C++ loops (matmuls stay oneDNN / MKL calls), and the LM-head chunk (the same
+:func:`~hf_select.scoring.nll.logits_nll` as the eager path: fp32 cross-entropy of ``h @ W.T``) into one pass over each
+``[chunk, V]`` tile without an fp32 copy of it (the eager chunk was ~3x slower than its matmul). The decoder's layers
+are identical, so one compiled layer forward serves all of them (regional compilation, :class:`RegionalDecoder`; the
+whole decoder is compiled when its layers differ). Measured gain over the eager engine: ~1.25x tokens per CPU-second on
+one thread, more when threads wait on each other (fewer, larger kernels); ranks stay within bf16 noise of fp32 (Spearman
+>= 0.999). Dynamic int8 quantisation of the linears was measured too and rejected (slower than bf16 on AMX, Spearman
+0.85). Matmuls stay the same oneDNN / MKL calls, so a CPU without AMX (where matmuls are a larger share) gains less but
+never loses once compiling is paid for.
 
 Compiling costs time once per process (~40-65 CPU-seconds for SmolLM2-135M with a cold inductor cache, less with a
 warm one), so ``compile="auto"`` turns it on only on CPU and only for pools of at least ``compile_min_tokens`` tokens.
@@ -38,7 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .nll import IGNORE_INDEX, _check, token_nll
+from .nll import IGNORE_INDEX, _check, logits_nll, token_nll
 
 logger = logging.getLogger(__name__)
 
@@ -87,14 +87,14 @@ def resolve_compile(mode: str, device: Any, *, tokens: int, min_tokens: int) -> 
 
 
 def _nll_chunk(hidden: Any, weight: Any, labels: Any, bias: Any) -> Any:
-    """``logsumexp(logits) - logits[label]`` of one ``[chunk, H]`` tile, logits in fp32 (traced by torch.compile)."""
-    import torch
-
+    """NLL of one ``[chunk, H]`` tile through :func:`~hf_select.scoring.nll.logits_nll` (the one cross-entropy of
+    hf_select), traced by torch.compile: the fp32 upcast, log-softmax and gather fuse into one pass over the tile.
+    Measured against a compiled ``logsumexp - gather`` (SmolLM2 head, 256 rows, bf16, 1 thread, under load): 48 vs
+    87 ms per chunk (the matmul alone 42 ms), identical values."""
     logits = hidden @ weight.T
     if bias is not None:
         logits = logits + bias
-    logits = logits.float()
-    return torch.logsumexp(logits, dim=-1) - logits.gather(-1, labels[:, None])[:, 0]
+    return logits_nll(logits, labels)
 
 
 def _compiled_nll_chunk() -> Any:
