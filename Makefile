@@ -15,7 +15,7 @@ BASE_STAMP := $(VENV)/.stamp-base
 TRAIN_STAMP := $(VENV)/.stamp-train
 DEV_STAMP  := $(VENV)/.stamp-dev
 
-.PHONY: help install install-train install-dev browser-deps demo test space bench lint clean
+.PHONY: help install install-train install-dev browser-deps demo test space bench gpu-check lint clean
 
 help:
 	@echo "make demo   - install (into $(VENV)) and run 'hf-select demo' on the embedded pool (~1.5 min after install)"
@@ -23,6 +23,7 @@ help:
 	@echo "make test   - install dev extras and run the whole test suite"
 	@echo "make space  - run the Gradio Space locally on 127.0.0.1:7860"
 	@echo "make bench  - run the benchmarks in examples/benchmarks/"
+	@echo "make gpu-check - on a CUDA machine: GPU extras, kernel checks, GPU benchmarks (<= 8 min); else exits 0"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -67,6 +68,11 @@ space: $(DEV_STAMP)
 
 bench: $(DEV_STAMP)
 	for f in examples/benchmarks/bench_*.py; do $(PY) $$f || exit 1; done
+
+# Installs flash-attn / triton / kernels wheels when missing, checks the GPU kernels against torch, benchmarks, and
+# writes examples/benchmarks/results/gpu/gpu_check_<time>.csv; without CUDA it prints one line and exits 0.
+gpu-check: $(DEV_STAMP)
+	$(PY) examples/benchmarks/gpu_check.py
 
 lint: $(DEV_STAMP)
 	$(PY) -m ruff check hf_select tests

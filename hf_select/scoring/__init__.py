@@ -12,6 +12,7 @@ Modules (each imported on its own; nothing heavy is loaded by importing this pac
   batch, segment reductions.
 - :mod:`.dispatch`: attention kernel, batching mode and NLL backend per device.
 - :mod:`.engine`: the scoring loop (``score_nll``).
+- :mod:`.compiled`: the CPU fast path (``torch.compile`` of the decoder and of the NLL chunk, ``compile="auto"``).
 - :mod:`.cache`: per-shard parquet cache with checksums (resume after a kill).
 - :mod:`.distributed`: shards across ``torch.distributed`` ranks, gathered on every rank.
 - :mod:`.pipeline`: texts in, per-example NLL out (cache + ranks); what selectors call.

@@ -41,6 +41,10 @@ logger = logging.getLogger(__name__)
 
 # Measured default batching mode per device type when attention is not flash-attention 2 (see module docstring).
 DEFAULT_BATCHING: dict[str, str] = {"cpu": "bucketed", "cuda": "bucketed"}
+# Measured default batching of gradient features (LESS) per device, for ``batching="auto"`` of
+# :func:`~hf_select.scoring.gradients.gradient_features`: examples/benchmarks/bench_less.py times both on CPU.
+DEFAULT_GRADIENT_BATCHING: dict[str, str] = {"cpu": "padded", "cuda": "packed"}
+GRADIENT_BATCHING_MODES = ("auto", "packed", "padded")
 ATTN_IMPLEMENTATIONS = ("auto", "sdpa", "eager", "flash_attention_2")
 NLL_BACKENDS = ("auto", "torch", "triton", "full")
 BATCHING_MODES = ("auto", "bucketed", "packed", "single")
@@ -61,6 +65,15 @@ class ExecutionPlan:
     def to_dict(self) -> dict[str, Any]:
         return {"device": str(self.device), "attn_implementation": self.attn_implementation,
                 "batching": self.batching, "nll_backend": self.nll_backend, "reasons": dict(self.reasons)}
+
+
+def gradient_batching(batching: str, device: Any) -> str:
+    """``"packed"`` or ``"padded"``: ``batching`` itself, or for ``"auto"`` the measured default of ``device``."""
+    if batching not in GRADIENT_BATCHING_MODES:
+        raise ValueError(f"batching={batching!r} is not known; use one of {GRADIENT_BATCHING_MODES}.")
+    if batching != "auto":
+        return batching
+    return DEFAULT_GRADIENT_BATCHING.get(resolve_device(device).type, "padded")
 
 
 def has_plain_lm_head(model: Any) -> bool:

@@ -223,7 +223,7 @@ def gradient_features(
     batch_size: int = 16,
     max_tokens: int | None = 512,
     method: str = "hooks",
-    batching: str = "packed",
+    batching: str = "auto",
     pad_token_id: int = 0,
     autocast_dtype: Any = None,
     progress: Callable[[int], None] | None = None,
@@ -240,10 +240,11 @@ def gradient_features(
         adam_state: when given, features are Adam-preconditioned (LESS) instead of plain gradients.
         batch_size / max_tokens: examples (padded batching) and tokens per backward pass.
         method: ``"hooks"`` (default), ``"vmap"`` (torch.func) or ``"loop"`` (batch size 1).
-        batching: ``"packed"`` (default with hooks: examples back to back in one row of at most ``max_tokens``
-            tokens, zero padding; only where :func:`~hf_select.scoring.packing.packing_check` says packing is exact,
-            else padded with a logged reason) or ``"padded"`` (length-bucketed, right-padded rows of ``batch_size``);
-            vmap and loop always use padded rows.
+        batching: ``"packed"`` (examples back to back in one row of at most ``max_tokens`` tokens, zero padding;
+            only where :func:`~hf_select.scoring.packing.packing_check` says packing is exact, else padded with a
+            logged reason), ``"padded"`` (length-bucketed, right-padded rows of ``batch_size``) or ``"auto"`` (the
+            measured default of the device, :func:`~hf_select.scoring.dispatch.gradient_batching`); vmap and loop
+            always use padded rows.
         autocast_dtype: e.g. ``torch.bfloat16`` to run forward/backward under autocast.
         progress: called with the number of examples done after each batch.
         timings: when given, ``timings["projection"]`` accumulates the seconds spent projecting.
@@ -254,8 +255,9 @@ def gradient_features(
 
     if method not in METHODS:
         raise ValueError(f"method={method!r} is not known; use one of {METHODS}.")
-    if batching not in ("packed", "padded"):
-        raise ValueError(f"batching={batching!r} is not known; use 'packed' or 'padded'.")
+    from .dispatch import gradient_batching
+
+    batching = gradient_batching(batching, next(model.parameters()).device)
     packed = batching == "packed" and method == "hooks"
     if packed and not max_tokens:
         raise ValueError("batching='packed' needs max_tokens (tokens per packed row).")

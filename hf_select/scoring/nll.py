@@ -146,13 +146,14 @@ def _unwrap(model: Any) -> Any:
 
 
 def forward_token_nll(model: Any, batch: Any, *, backend: str = "torch", chunk_size: int | None = DEFAULT_CHUNK_SIZE,
-                      head_weight: Any = None) -> Any:
+                      head_weight: Any = None, decoder: Any = None, nll_fn: Any = None) -> Any:
     """NLL (fp32, ``[P]``) of the scored positions of ``batch`` under ``model``, differentiable.
 
     ``"torch"`` / ``"triton"`` run the decoder only and apply the LM head to the scored positions (chunked / fused);
     ``"full"`` uses the model's own logits (for heads that scale or cap logits). ``head_weight`` overrides the LM-head
     weight (e.g. a copy in the compute dtype). A head that is not a plain ``nn.Linear`` (e.g. a LoRA-wrapped one) is
-    called as a module.
+    called as a module. ``decoder`` / ``nll_fn`` replace the model's decoder and :func:`token_nll` (same signatures;
+    the compiled CPU path of :mod:`hf_select.scoring.compiled`).
     """
     import torch
 
@@ -161,10 +162,10 @@ def forward_token_nll(model: Any, batch: Any, *, backend: str = "torch", chunk_s
     if backend == "full":
         logits = model(**kwargs).logits
         return logits_nll(logits.reshape(-1, logits.shape[-1]).index_select(0, batch.gather_index), batch.labels)
-    hidden = base.get_decoder()(**kwargs).last_hidden_state
+    hidden = (decoder or base.get_decoder())(**kwargs).last_hidden_state
     picked = hidden.reshape(-1, hidden.shape[-1]).index_select(0, batch.gather_index)
     head = base.get_output_embeddings()
     if type(head) is not torch.nn.Linear:
         return logits_nll(head(picked), batch.labels)
     weight = head.weight if head_weight is None else head_weight
-    return token_nll(picked, weight, batch.labels, backend=backend, chunk_size=chunk_size, bias=head.bias)
+    return (nll_fn or token_nll)(picked, weight, batch.labels, backend=backend, chunk_size=chunk_size, bias=head.bias)

@@ -42,7 +42,7 @@ DEFAULT_SHARD_SIZE = 1024
 # depend on the number of processes, so runs with 1 or 8 processes share the same cache.
 MIN_SHARDS = 8
 # Engine knobs that change the numbers (the others only change speed): part of the cache key.
-_KEY_FIELDS = ("cast_weights", "nll_backend", "attn_implementation")
+_KEY_FIELDS = ("cast_weights", "nll_backend", "attn_implementation", "compile")
 
 
 @dataclass

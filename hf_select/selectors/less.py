@@ -12,8 +12,8 @@ Instruction Tuning"; as used by Yin & Rush 2025, "Compute-Constrained Data Selec
    learning rate of epoch ``c``'s optimizer steps, normalised to sum 1 (LESS eq. 3 and ``matching.py``). Subtasks
    come from ``target_subtask_column`` (else one task).
 
-Per-example gradients are exact and batched (one backward per packed row of examples, no padding, see
-:mod:`hf_select.scoring.gradients`), and projected layer by layer (:mod:`hf_select.scoring.projection`). The cost
+Per-example gradients are exact and batched (one backward per batch: length-bucketed padded rows on CPU, packed
+rows on CUDA, see :mod:`hf_select.scoring.gradients`), and projected layer by layer (:mod:`hf_select.scoring.projection`). The cost
 record is :func:`hf_select.cost.flops.less_pipeline_flops` for the run's own lengths, projection and checkpoints
 (measured seconds per stage beside it), so :meth:`LessSelector.estimate_cost` and a run count the same FLOPs.
 
@@ -111,7 +111,8 @@ class LessConfig(SelectorConfig):
     gradient_max_tokens: int = field(default=512, metadata={"help": "Tokens per backward pass (packed row or padded "
                                                                     "batch); packed rows pay attention over the whole "
                                                                     "row on CPU, so keep it moderate."})
-    gradient_batching: str = field(default="packed", metadata={"help": "'packed' (no padding) or 'padded'."})
+    gradient_batching: str = field(default="auto", metadata={
+        "help": "'auto' (the measured default of the device: padded on CPU, packed on CUDA), 'packed' or 'padded'."})
     gradient_method: str = field(default="hooks", metadata={"help": "'hooks' (batched), 'vmap' or 'loop' (bs 1)."})
     pool_chunk_size: int = field(default=4096, metadata={"help": "Pool examples whose features are held at once."})
     target_subtask_column: str | None = field(default=None,
@@ -172,6 +173,7 @@ class LessSelector(Selector):
 
     def training_config(self) -> Any:
         """The warm-up recipe for :func:`hf_select.scoring.finetune.train_lora` (one epoch = one checkpoint)."""
+        from ..scoring.dispatch import gradient_batching
         from ..scoring.finetune import LoraTrainingConfig
 
         c = self.config
@@ -181,7 +183,8 @@ class LessSelector(Selector):
             adam_beta2=c.adam_beta2, adam_epsilon=c.adam_eps, lora_r=c.lora_r, lora_alpha=c.lora_alpha,
             lora_dropout=c.lora_dropout, target_modules=list(c.lora_target_modules), batch_size=c.train_batch_size,
             micro_batch_size=c.gradient_batch_size, micro_batch_tokens=c.gradient_max_tokens,
-            micro_batching=c.gradient_batching, autocast_dtype=c.autocast_dtype, seed=c.seed)
+            micro_batching=gradient_batching(c.gradient_batching, c.device), autocast_dtype=c.autocast_dtype,
+            seed=c.seed)
 
     def _encode(self, data: Any, tokenizer: Any) -> Any:
         from ..scoring.encoding import encode_rows

@@ -39,3 +39,12 @@ def test_non_plain_head_uses_full_logits():
     assert choose_plan(model, device="cpu").nll_backend == "full"
     with pytest.raises(ValueError, match="plain linear"):
         choose_plan(model, device="cpu", nll_backend="torch")
+
+
+def test_gradient_batching_auto_is_the_measured_default_per_device():
+    from hf_select.scoring.dispatch import DEFAULT_GRADIENT_BATCHING, gradient_batching
+
+    assert gradient_batching("auto", "cpu") == DEFAULT_GRADIENT_BATCHING["cpu"]
+    assert gradient_batching("packed", "cpu") == "packed" and gradient_batching("padded", "cpu") == "padded"
+    with pytest.raises(ValueError, match="batching='ragged'"):
+        gradient_batching("ragged", "cpu")
