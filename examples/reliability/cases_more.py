@@ -88,6 +88,17 @@ def _nan_selector(folder: Path):
     return hs.select(str(folder / "pool.jsonl"), "probe_nan", k=2)
 
 
+def _stream_equals_memory(folder: Path) -> bool:
+    """A streamed pool (streaming is supported) gives the in-memory selection: same indices and scores."""
+    import datasets
+    import hf_select as hs
+
+    ds = datasets.Dataset.from_dict({"text": ["a", "a longer row", "mid row"]})
+    streamed, in_memory = hs.select(ds.to_iterable_dataset(), "length", k=2), hs.select(ds, "length", k=2)
+    return streamed.indices.tolist() == in_memory.indices.tolist() == [1, 2] and \
+        streamed.scores.tolist() == in_memory.scores.tolist()
+
+
 def api_cases() -> list[Case]:
     import hf_select as hs
 
@@ -100,8 +111,8 @@ def api_cases() -> list[Case]:
         Case("api: select(row with a number as text)", api(lambda f: hs.select([{"text": "a"}, {"text": 3}],
                                                                              "length", k=1))),
         Case("api: select(mixed list)", api(lambda f: hs.select(["a", {"text": "b"}], "random", k=1))),
-        Case("api: select(IterableDataset)", api(lambda f: hs.select(
-            __import__("datasets").Dataset.from_dict({"text": ["a", "b"]}).to_iterable_dataset(), "random", k=1))),
+        Case("api: select(IterableDataset) equals in memory", api(_stream_equals_memory), expect_error=False,
+             check=_true),
         Case("api: select(DatasetDict)", api(lambda f: hs.select(__import__("datasets").DatasetDict(
             {"train": __import__("datasets").Dataset.from_dict({"text": ["a"]})}), "random", k=1))),
         Case("api: select k larger than the pool", api(lambda f: hs.select(pool(f), "length", k=41))),
