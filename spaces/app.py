@@ -26,12 +26,10 @@ if _HERE not in sys.path:  # space_handlers.py sits beside this file (also when 
 import inspect  # noqa: E402
 
 import gradio as gr  # noqa: E402
+from space_data import POOL_SOURCES, TARGET_SOURCES, UPLOAD_TYPES  # noqa: E402
 from space_handlers import (  # noqa: E402
     BUDGET_UNITS,
     PLAN_METHODS,
-    POOL_SOURCES,
-    TARGET_SOURCES,
-    UPLOAD_TYPES,
     SpaceConfig,
     bm25_token_choices,
     budget_in_flops,

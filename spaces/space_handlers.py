@@ -27,15 +27,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402
 
 import hf_select as hs  # noqa: E402
-from space_data import (  # noqa: E402  (beside this file) the pool and target: sources, limits, Hub ids
-    POOL_SOURCES,
-    TARGET_SOURCES,
-    UPLOAD_TYPES,
-    hub_dataset_id,
-    hub_split_name,
-    load_pool,
-    load_target,
-)
+from space_data import load_pool, load_target  # noqa: E402  (beside this file) the pool and target, Hub ids checked
 
 logger = logging.getLogger("hf_select.space")
 
