@@ -20,7 +20,7 @@ Writes into ``--output-dir`` (default ``./runs/sweep``, outside tracked files): 
 (methods and fractions may be added); other settings are refused (``--overwrite`` replaces that sweep), and a folder
 hf_select did not write is never touched.
 
-    python examples/sweep.py --output-dir examples/results/sweep800   # the README's sweep (< 45 min on 2 CPU cores)
+    python examples/sweep.py --output-dir examples/results/sweep800   # the README's sweep (~1 h on 2 idle CPU cores)
     python examples/sweep.py --pool-rows 60 --methods random bm25 --fractions 0.1 0.5 --max-steps 2   # smoke test
 """
 
@@ -51,7 +51,7 @@ NOT_KEYED = ("output_dir", "methods", "fractions", "overwrite")
 
 @dataclass
 class SweepConfig:
-    """Knobs of the sweep (the defaults are the README's sweep, sized for < 45 minutes on 2 CPU cores)."""
+    """Knobs of the sweep (the defaults are the README's sweep, sized for about an hour on 2 idle CPU cores)."""
 
     output_dir: str = field(default=os.path.join("runs", "sweep"),
                             metadata={"help": "Where the CSV, plots and cached selections go (default ./runs/sweep)."})
@@ -73,7 +73,7 @@ class SweepConfig:
         "help": "Training-FLOP convention of every run and of the selection's backward passes: 'full' (6N per token, "
                 "the paper's) or 'lora' (4N + 6L)."})
     less_checkpoints: int = field(default=1, metadata={
-        "help": "LESS warm-up epochs = checkpoints (the paper: 4; 1 keeps the sweep under 45 minutes)."})
+        "help": "LESS warm-up epochs = checkpoints (the paper: 4; 1 keeps the sweep near an hour on 2 CPU cores)."})
     selector_options: dict[str, dict[str, Any]] = field(default_factory=lambda: {
         "perplexity": {"dtype": "bfloat16"},
         "less": {"lora_r": 8, "lora_alpha": 32, "projection_dim": 1024, "train_batch_size": 8,
