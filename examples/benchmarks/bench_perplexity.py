@@ -13,8 +13,11 @@ Methods (all score the same texts cut to ``--max-length`` tokens; mean NLL per s
 - ``competent_bf16w``: the same loop on ``model.to(torch.bfloat16)`` without autocast (what a careful user on a bf16
   CPU may write instead).
 - ``ours_eager``: ``hf_select.scoring`` with ``compile="off"`` (bf16 weights, length buckets under a token budget, LM
-  head only on scored positions, chunked fp32 log-sum-exp).
-- ``ours_compiled``: the same with ``compile="on"``: ``torch.compile`` of the decoder and of the LM-head NLL chunk
+  head only on scored positions, chunked fp32 log-sum-exp) and the default ``cpu_workers="auto"``: as many worker
+  threads as torch has threads, each scoring its own batch on one core (:mod:`hf_select.scoring.workers`).
+- ``ours_one_worker``: the same with ``cpu_workers=1`` (one batch at a time on torch's intra-op threads, like the
+  loops above): what the workers add.
+- ``ours_compiled``: ``compile="on"`` (one worker): ``torch.compile`` of the decoder and of the LM-head NLL chunk
   (:mod:`hf_select.scoring.compiled`). Its one-off compile time is measured separately (warm-up of the compiled path
   minus warm-up of the eager one) and reported with the pool size from which it pays off.
 - ``ours (default)``: what ``compile="auto"`` picks for this pool size (a line, not a separate run).
@@ -41,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from _results import add_out_argument  # noqa: E402  (beside this script)
 
-METHODS = ("naive", "competent", "competent_bf16w", "ours_eager", "ours_compiled")
+METHODS = ("naive", "competent", "competent_bf16w", "ours_eager", "ours_one_worker", "ours_compiled")
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -135,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         "competent_bf16w": lambda t: padded_loop(model_bf16, tok, t, args, sort=True, autocast=False,
                                                  log_softmax=False),
         "ours_eager": lambda t: ours(model, tok, t, args, "off"),
+        "ours_one_worker": lambda t: ours(model, tok, t, args, "off", cpu_workers=1),
         "ours_compiled": lambda t: ours(model, tok, t, args, "on"),
     }
     runners = {m: runners[m] for m in args.methods}

@@ -1,11 +1,13 @@
 """Texts in, per-example NLL out: tokenisation, truncation report, shard cache and multi-process sharding.
 
 :func:`nll_for_texts` is what the model-based selectors (perplexity, IFD, CoLoR-Filter) call. The pool is cut into
-shards of consecutive rows (by default at least :data:`MIN_SHARDS`, so every process of a small multi-process run
-has work; see :func:`default_shard_size`); each shard is scored by :func:`~hf_select.scoring.engine.score_nll`,
-written to the :class:`~hf_select.scoring.cache.ShardCache` (when a cache folder is given) and, under
-``torch.distributed``, computed by one rank only (:func:`~hf_select.scoring.distributed.run_sharded`). The cache key covers the scored
-texts, every knob that changes the numbers, and the model fingerprint.
+shards of consecutive rows: with a cache or several processes at least :data:`MIN_SHARDS` by default, so every
+process of a small multi-process run has work (:func:`default_shard_size`), otherwise one shard, so batches are not
+cut at shard ends. The weights are cast to the compute dtype once; each shard is scored by
+:func:`~hf_select.scoring.engine.score_nll`, written to the :class:`~hf_select.scoring.cache.ShardCache` (when a cache
+folder is given) and, under ``torch.distributed``, computed by one rank only
+(:func:`~hf_select.scoring.distributed.run_sharded`). The cache key covers the scored texts, every knob that changes
+the numbers, and the model fingerprint.
 
 Example:
     >>> from hf_select.scoring.pipeline import nll_for_texts
@@ -34,7 +36,8 @@ import numpy as np
 from .cache import ShardCache, cache_key, concat_shards, fingerprint_texts
 from .distributed import dist_info, run_sharded
 from .encoding import TokenizedExamples, encode
-from .engine import NLLConfig, mean_nll, score_nll
+from .dispatch import apply_attn_implementation, choose_plan
+from .engine import NLLConfig, mean_nll, score_nll, weights_in
 from .loading import dtype_name
 
 DEFAULT_SHARD_SIZE = 1024
@@ -110,7 +113,7 @@ def nll_for_texts(model: Any, tokenizer: Any, items: Sequence[str] | Sequence[tu
         add_special_tokens / append_eos: the special-token and end-token rules of :mod:`.encoding`.
         cache_dir: folder of the shard cache (``None``: no cache).
         shard_size: rows per shard (unit of caching and of work across processes); default
-            :func:`default_shard_size`.
+            :func:`default_shard_size` with a cache or several processes, else the whole pool.
         model_id: identity of the model for the cache key (default: :func:`~.models.model_fingerprint`).
         key_extra: more things the numbers depend on (e.g. a fine-tuning recipe), added to the cache key.
     """
@@ -129,7 +132,9 @@ def nll_for_texts(model: Any, tokenizer: Any, items: Sequence[str] | Sequence[tu
         content = fingerprint_texts(items)
     n = len(examples)
     info = dist_info()
-    shard_size = shard_size or default_shard_size(n, info.world_size)
+    if shard_size is None:  # without a cache or other processes, shards only cut batches short: one shard
+        shard_size = default_shard_size(n, info.world_size) if cache_dir is not None or info.world_size > 1 \
+            else max(n, 1)
     cache = None
     if cache_dir is not None:
         from .fingerprint import model_fingerprint
@@ -146,11 +151,18 @@ def nll_for_texts(model: Any, tokenizer: Any, items: Sequence[str] | Sequence[tu
 
     def compute(shard: int) -> dict[str, np.ndarray]:
         lo, hi = ranges[shard]
-        res = score_nll(model, examples, config, rows=range(lo, hi))
+        res = score_nll(model, examples, config, rows=range(lo, hi), plan=plan)
         runs.append(res)
         return {"sum_nll": res.sum_nll[lo:hi], "num_targets": res.num_targets[lo:hi]}
 
-    parts, stats = run_sharded(len(ranges), compute, cache=cache)
+    plan = choose_plan(model, device=config.device, attn_implementation=config.attn_implementation,
+                       batching=config.batching, nll_backend=config.nll_backend)
+    apply_attn_implementation(model, plan.attn_implementation)
+    if next(model.parameters()).device != plan.device:
+        model.to(plan.device)
+    # weights cast to the compute dtype once for all shards (score_nll's own cast then finds them cast)
+    with weights_in(model, dtype_name(config.dtype, plan.device), all_parameters=config.cast_weights):
+        parts, stats = run_sharded(len(ranges), compute, cache=cache)
     columns = concat_shards(parts) if parts else {"sum_nll": np.zeros(0), "num_targets": np.zeros(0, dtype=np.int64)}
     forward_tokens = sum(r.forward_tokens for r in runs)
     if info.world_size > 1:

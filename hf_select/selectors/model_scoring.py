@@ -131,8 +131,10 @@ class ModelScoringSelector(Selector):
         if c.max_length is not None and (not isinstance(c.max_length, int) or c.max_length < 2):
             raise ValueError(f"max_length must be an integer >= 2 or None, got {c.max_length!r}.")
         from ..scoring.loading import dtype_name
+        from ..scoring.workers import check_cpu_workers
 
         dtype_name(c.nll.dtype)
+        check_cpu_workers(c.nll.cpu_workers)
         self._loaded: tuple[Any, Any] | None = None
 
     # -- pieces ---------------------------------------------------------------------------------------------------
