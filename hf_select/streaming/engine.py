@@ -246,7 +246,7 @@ class _Run:
     def texts(self, shard: StreamShard) -> list[str]:
         if not self.selector.needs_text:
             return [""] * shard.num_rows
-        return self.selector.texts(shard.dataset())
+        return self.selector.texts(shard.table)  # Arrow: the text view renders it column-wise
 
 
 def check_same_shard(shard: StreamShard, expected: list[tuple[int, int, str]]) -> None:
