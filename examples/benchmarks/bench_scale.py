@@ -58,6 +58,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--paths", nargs="+", default=["memory", "stream"], choices=["memory", "stream"])
     p.add_argument("--max-memory-scale", type=int, default=16, help="Largest scale run on the in-memory path.")
     p.add_argument("--shard-size", type=int, default=10_000, help="Rows per shard of the streamed path.")
+    p.add_argument("--num-proc", default="1", help="StreamConfig.num_proc of the streamed path (an int or 'auto').")
     p.add_argument("--work-dir", help="Folder for the replicated pools and caches (default: a temporary folder, "
                                       "removed at the end).")
     add_out_argument(p, "bench_scale")
@@ -75,8 +76,9 @@ def run_child(spec: dict) -> dict:
 
     target = load_builtin_target("validation")
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    num_proc = spec.get("num_proc", 1)
     config = hs.streaming.StreamConfig(shard_size=spec["shard_size"], cache_dir=spec["cache_dir"], resume=False,
-                                       show_progress=False)
+                                       show_progress=False, num_proc=num_proc if num_proc == "auto" else int(num_proc))
     start, cpu_start = time.perf_counter(), time.process_time()
     res = hs.select(spec["glob"], spec["selector"], target=target, k=K, streaming=spec["path"] == "stream",
                     stream_config=config)
@@ -199,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
                 if mode == "memory" and scale > args.max_memory_scale:
                     continue
                 spec = {"selector": sel, "path": mode, "glob": pattern, "shard_size": args.shard_size,
+                        "num_proc": args.num_proc,
                         "cache_dir": str(work / f"cache-{sel}-{mode}-{scale}")}
                 got = measure(spec, work)
                 row = {"selector": sel, "path": mode, "scale": round(scale, 4), **got,

@@ -282,7 +282,8 @@ def text_view(data: Any, view: str = "full", *, text_field: str | None = None, t
     """The text of each row under ``view`` (``"full"``, ``"query"`` or ``"completion"``).
 
     Args:
-        data: a ``datasets.Dataset``, a list of row dicts, or a list of strings.
+        data: a ``datasets.Dataset``, a ``pyarrow.Table``, a list of row dicts, or a list of strings. Clean Arrow
+            data of the common formats is rendered column-wise (:mod:`hf_select.data.arrow_views`).
         view: which side of each example to return.
         text_field: column to read for language-modeling data (default: ``text``).
         tokenizer: when given, conversations are rendered with its chat template.
@@ -290,6 +291,16 @@ def text_view(data: Any, view: str = "full", *, text_field: str | None = None, t
     """
     if view not in VIEWS:
         raise ValueError(f"view={view!r} is not known; use one of {VIEWS}.")
+    from .arrow_views import arrow_table, arrow_text_view
+
+    if format == "auto":
+        fast = arrow_text_view(data, view, text_field=text_field, tokenizer=tokenizer)
+        if fast is not None:
+            return fast
+    if type(data).__name__ == "Table" and arrow_table(data) is data:  # a pyarrow.Table the fast path declined
+        import datasets
+
+        data = datasets.Dataset(data)
     parts = example_parts(data, text_field=text_field, tokenizer=tokenizer, format=format)
     if view == "query":
         return [q for q, _, _ in parts]

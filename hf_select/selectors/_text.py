@@ -58,28 +58,38 @@ def simple_tokenizer(lowercase: bool = True, punctuation: str = "delete",
     """
     if punctuation not in PUNCTUATION_MODES:
         raise ValueError(f"punctuation={punctuation!r} is not known; use one of {PUNCTUATION_MODES}.")
-    table = _PUNCT_TABLES.get(punctuation)
-    if tokenizer is None:
-        split: Tokenizer = str.split
-    elif isinstance(tokenizer, str):
-        try:
-            split = re.compile(tokenizer).findall
-        except re.error as err:
-            raise ValueError(f"tokenizer={tokenizer!r} is not a valid regular expression: {err}.") from None
-    elif callable(tokenizer):
-        split = tokenizer
-    else:
+    if tokenizer is not None and not isinstance(tokenizer, str) and not callable(tokenizer):
         raise TypeError(f"tokenizer must be None, a regex string or a callable str -> list[str], "
                         f"got {type(tokenizer).__name__}.")
+    return SimpleTokenizer(lowercase, punctuation, tokenizer)
 
-    def tokenize(text: str) -> list[str]:
-        if lowercase:
+
+class SimpleTokenizer:
+    """The tokenizer :func:`simple_tokenizer` builds; an object (not a closure) so that selectors holding one can be
+    sent to worker processes (``StreamConfig.num_proc``)."""
+
+    def __init__(self, lowercase: bool, punctuation: str, tokenizer: Tokenizer | str | None) -> None:
+        self.lowercase, self.punctuation, self.tokenizer = lowercase, punctuation, tokenizer
+        self.table = _PUNCT_TABLES.get(punctuation)
+        if tokenizer is None:
+            self.split: Tokenizer = str.split
+        elif isinstance(tokenizer, str):
+            try:
+                self.split = re.compile(tokenizer).findall
+            except re.error as err:
+                raise ValueError(f"tokenizer={tokenizer!r} is not a valid regular expression: {err}.") from None
+        else:
+            self.split = tokenizer
+
+    def __call__(self, text: str) -> list[str]:
+        if self.lowercase:
             text = text.lower()
-        if table is not None:
-            text = text.translate(table)
-        return list(split(text))
+        if self.table is not None:
+            text = text.translate(self.table)
+        return list(self.split(text))
 
-    return tokenize
+    def __reduce__(self):
+        return SimpleTokenizer, (self.lowercase, self.punctuation, self.tokenizer)
 
 
 def tokenize_all(texts: Iterable[str], tokenize: Tokenizer) -> list[list[str]]:

@@ -115,6 +115,10 @@ class HashedNgramFeaturizer:
         self.lowercase = lowercase
         self.memo = NgramMemo(hash_cache_size)
 
+    def __getstate__(self) -> dict[str, Any]:
+        # The memo is a cache (up to hash_cache_size entries): a copy sent to a worker process starts empty.
+        return {**self.__dict__, "memo": NgramMemo(self.hash_cache_size)}
+
     def coo(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """``(rows, buckets)`` of every n-gram of ``texts`` (see :func:`hashed_ngram_coo`); a regex tokenizer runs once
         over the joined texts."""

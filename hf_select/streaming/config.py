@@ -1,4 +1,4 @@
-"""``StreamConfig``: the knobs of streamed selection (shard size, cache, memory mapping, subset files).
+"""``StreamConfig``: the knobs of streamed selection (shard size, cache, memory mapping, subset files, processes).
 
 Example:
     >>> from hf_select.streaming import StreamConfig
@@ -57,12 +57,26 @@ class StreamConfig:
         default=100_000, metadata={"help": "Rows per parquet file when a streamed subset is written."}
     )
     show_progress: bool = field(default=True, metadata={"help": "Progress bars (rows/s) on every pass."})
+    num_proc: int | str = field(
+        default=1,
+        metadata={"help": "Worker processes that featurise and score the shards of two-pass selectors (bm25, dsir) "
+                          "while this process reads the stream (like datasets' num_proc). Default 1 (all in this process: on a "
+                          "loaded 2-core machine the workers' start and their separate n-gram memos cost more than "
+                          "they gained); 'auto' = min(available "
+                          "CPUs, shards); 1 for a selector that cannot be pickled or in a script without the "
+                          "`if __name__ == \"__main__\":` guard (spawned workers re-import it). "
+                          "Scores are identical for any value; at most num_proc shards are in flight. Workers are forked from "
+                          "a clean 'forkserver' process ('spawn' where there is none). Row-local selectors (embedding, model-based) always score in this process."},
+    )
 
     def __post_init__(self) -> None:
         for name in ("shard_size", "memmap_rows", "auto_stream_bytes", "rows_per_file"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"StreamConfig.{name} must be a positive int, got {value!r}.")
+        from .parallel import check_num_proc
+
+        check_num_proc(self.num_proc)
         if self.cache_dir is not None and not isinstance(self.cache_dir, (str, os.PathLike)):
             raise TypeError("StreamConfig.cache_dir must be a folder path or None, got "
                             f"{type(self.cache_dir).__name__}.")

@@ -34,10 +34,19 @@ from typing import Any
 import numpy as np
 
 from ..cost.record import SelectionCost, hardware_info
-from ..selectors.base import STREAM_MODES, Selector, ShardFeatures
+from ..selectors.base import STREAM_MODES, Selector
 from .config import StreamConfig, as_stream_config
+from .parallel import (
+    ShardWorkers,
+    featurize_shard,
+    parallel_problem,
+    rescore_shard,
+    resolve_num_proc,
+    score_stored_shard,
+)
 from .source import StreamError, StreamShard, StreamSource
 from .store import ShardStore
+
 
 @dataclass
 class StreamScores:
@@ -51,6 +60,7 @@ class StreamScores:
     config: StreamConfig
     cache_dir: str
     resumed_shards: int = 0
+    num_proc: int = 1  # processes that featurised / scored the shards
     fingerprint: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -61,7 +71,7 @@ class StreamScores:
         return {"stream": {**self.source.describe(), "num_shards": len(self.shards),
                            "shard_size": self.config.shard_size, "fingerprint": self.fingerprint,
                            "shards": [list(s) for s in self.shards], "cache_dir": self.cache_dir,
-                           "resumed_shards": self.resumed_shards}}
+                           "resumed_shards": self.resumed_shards, "num_proc": self.num_proc}}
 
 
 def stream_fingerprint(shards: list[tuple[int, int, str]]) -> str:
@@ -195,20 +205,21 @@ def score_stream(selector: Selector, data: Any, target: Any = None, *, config: A
     store = ShardStore(config.cache_root(), _run_key(selector, target, config))
     scores = _ScoreFile(store.root)
     try:
-        run = _RowsRun if mode == "rows" else _PoolRun
-        shards, resumed = run(selector, source, target, config, store, scores, hint, check_rows).execute()
+        run = (_RowsRun if mode == "rows" else _PoolRun)(selector, source, target, config, store, scores, hint,
+                                                         check_rows)
+        shards, resumed = run.execute()
         array = scores.array(config.memmap_rows)
     except BaseException:
         scores.discard()
         raise
-    result = StreamScores(array, len(array), shards, cost, source, config, store.root, resumed)
+    result = StreamScores(array, len(array), shards, cost, source, config, store.root, resumed, run.num_proc)
     bad = ~np.isfinite(array)
     if bad.any():
         rows = np.flatnonzero(bad)[:5].tolist()
         raise ValueError(f"Selector {selector.name!r} produced {int(bad.sum())} non-finite score(s) (stream rows "
                          f"{rows}...). Check those rows (empty text?) or filter them before selecting.")
     cost.notes.update(selector=selector.name, num_rows=result.num_rows, streamed=True, shards=len(shards),
-                      resumed_shards=resumed, shard_size=config.shard_size)
+                      resumed_shards=resumed, shard_size=config.shard_size, num_proc=run.num_proc)
     selector.last_cost, selector._cost = cost, None
     return result
 
@@ -221,6 +232,7 @@ class _Run:
         self.store, self.scores, self.hint, self.check_rows = store, scores, hint, check_rows
         self.cost = selector.cost
         self.resumed = 0
+        self.num_proc = 1  # processes that scored the shards
 
     def read(self, desc: str, expected: list[tuple[int, int, str]] | None = None) -> Iterator[StreamShard]:
         """The stream's shards with a progress bar; checked against ``expected`` (an earlier pass) when given."""
@@ -242,11 +254,6 @@ class _Run:
     def counted(self, shards: list[tuple[int, int, str]]) -> None:
         if self.check_rows is not None:
             self.check_rows(shards[-1][0] + shards[-1][1])
-
-    def texts(self, shard: StreamShard) -> list[str]:
-        if not self.selector.needs_text:
-            return [""] * shard.num_rows
-        return self.selector.texts(shard.dataset())
 
 
 def check_same_shard(shard: StreamShard, expected: list[tuple[int, int, str]]) -> None:
@@ -305,37 +312,48 @@ def _accumulate(stage: Any, part: SelectionCost | None) -> None:
 
 
 class _PoolRun(_Run):
-    """Two passes: partial statistics + features, fit, then scores from the features."""
+    """Two passes: partial statistics + features, fit, then scores from the features; shards go to
+    ``config.num_proc`` worker processes (:mod:`hf_select.streaming.parallel`), results merged in shard order."""
 
     def execute(self) -> tuple[list[tuple[int, int, str]], int]:
         sel, config, store = self.selector, self.config, self.store
         with self.cost.stage("prepare_target"):
             sel.begin(self.target)
+        self.num_proc = self._num_proc()
         shards: list[tuple[int, int, str]] = []
         stats = None
-        with self.cost.stage("featurize_pool") as stage:
-            for shard in self.read(f"{sel.name}: pass 1/2 (statistics)"):
-                part, features = self._pass_one(shard)
-                stats = _merge(stats, part)
-                stage.tokens += features.tokens
-                shards.append((shard.start, shard.num_rows, shard.fingerprint))
-        self.counted(shards)
-        with self.cost.stage("fit"):
-            sel.fit(stats)
-        with self.cost.stage("score"):
-            if config.store_features:
-                with _progress(config, f"{sel.name}: pass 2/2 (scores)", shards[-1][0] + shards[-1][1]) as bar:
-                    for index, (start, rows, fp) in enumerate(shards):
-                        features = store.load_features(index, fp, num_rows=rows) if sel.needs_text \
-                            else ShardFeatures(rows)
-                        if features is None:
-                            raise StreamError(f"the features of shard {index} (rows {start}..{start + rows - 1}) "
-                                              f"vanished from the cache {store.root!r} during the run; run again.")
-                        self.scores.append(sel.score_features(features))
-                        bar.update(rows)
-            else:
-                for shard in self.read(f"{sel.name}: pass 2/2 (scores)", expected=shards):
-                    self.scores.append(sel.score_features(sel.shard_pass(self.texts(shard))[1]))
+        with ShardWorkers(self.num_proc, preload=(type(sel).__module__,)) as workers:
+            with self.cost.stage("featurize_pool") as stage:
+                stage.detail["num_proc"] = self.num_proc
+                payload = workers.payload(sel)
+                workers.warm_up(payload)
+
+                def pass_one() -> Iterator[tuple[Any, ...]]:
+                    for shard in self.read(f"{sel.name}: pass 1/2 (statistics)"):
+                        shards.append((shard.start, shard.num_rows, shard.fingerprint))
+                        yield (payload, store, config.resume, config.store_features, shard.index, shard.fingerprint,
+                               shard.table)
+
+                for part, tokens, resumed in workers.map(featurize_shard, pass_one()):
+                    stats = _merge(stats, part)
+                    stage.tokens += tokens
+                    self.resumed += int(resumed)
+            self.counted(shards)
+            with self.cost.stage("fit"):
+                sel.fit(stats)
+            with self.cost.stage("score"):
+                payload = workers.payload(sel)
+                if config.store_features:
+                    with _progress(config, f"{sel.name}: pass 2/2 (scores)", shards[-1][0] + shards[-1][1]) as bar:
+                        tasks = ((payload, store, i, *shard) for i, shard in enumerate(shards))
+                        for part in workers.map(score_stored_shard, tasks):
+                            self.scores.append(part)
+                            bar.update(len(part))
+                else:
+                    tasks = ((payload, shard.table)
+                             for shard in self.read(f"{sel.name}: pass 2/2 (scores)", expected=shards))
+                    for part in workers.map(rescore_shard, tasks):
+                        self.scores.append(part)
         with self.cost.stage("finalize"):
             self.scores.file.flush()
             _finalize_file(sel, self.scores)
@@ -344,18 +362,17 @@ class _PoolRun(_Run):
                 store.drop_features(index, fp)
         return shards, self.resumed
 
-    def _pass_one(self, shard: StreamShard) -> tuple[Any, ShardFeatures]:
-        sel, store = self.selector, self.store
-        if self.config.store_features and self.config.resume:
-            cached = store.load_features(shard.index, shard.fingerprint, num_rows=shard.num_rows)
-            stats = sel.stats_from_features(cached) if cached is not None else None
-            if stats is not None:
-                self.resumed += 1
-                return stats, cached
-        stats, features = sel.shard_pass(self.texts(shard))
-        if self.config.store_features and (features.rows or features.entries):
-            store.save_features(shard.index, shard.fingerprint, features)
-        return stats, features
+    def _num_proc(self) -> int:
+        """``config.num_proc`` resolved for this selector and stream (checked before any shard is read)."""
+        requested = self.config.num_proc
+        if requested == 1:
+            return 1
+        problem = parallel_problem(self.selector) if self.selector.needs_text else "it reads no text"
+        if problem is not None and requested != "auto":
+            raise ValueError(f"StreamConfig.num_proc={requested!r}: selector {self.selector.name!r} cannot run in "
+                             f"worker processes: {problem}. Use num_proc=1 (or 'auto').")
+        shards = None if self.hint is None else -(-self.hint // self.config.shard_size)
+        return resolve_num_proc(requested, num_shards=shards, parallel_ok=problem is None)
 
 
 def _finalize_file(selector: Selector, scores: _ScoreFile) -> None:

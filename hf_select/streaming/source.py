@@ -78,6 +78,14 @@ def table_fingerprint(table: Any) -> str:
     return hashlib.sha256(memoryview(sink.getvalue())).hexdigest()[:16]
 
 
+def compact_table(table: Any) -> Any:
+    """``table`` in fresh contiguous buffers: a slice no longer holds (nor pickles, for a worker process) the rows of
+    the batch it was cut from."""
+    import pyarrow as pa
+
+    return pa.concat_tables([table, table.slice(0, 0)]).combine_chunks()
+
+
 @dataclass
 class StreamShard:
     """One shard of a stream: its index, its first stream position, its rows (an Arrow table) and fingerprint."""
@@ -187,13 +195,13 @@ class StreamSource:
             held += table.num_rows
             while held >= shard_size:
                 combined = pa.concat_tables(pending)
-                shard = combined.slice(0, shard_size)
+                shard = compact_table(combined.slice(0, shard_size))
                 rest = combined.slice(shard_size)
                 pending, held = ([rest] if rest.num_rows else []), rest.num_rows
                 yield StreamShard(index, start, shard, table_fingerprint(shard))
                 index, start = index + 1, start + shard_size
         if held:
-            shard = pa.concat_tables(pending)
+            shard = compact_table(pa.concat_tables(pending))
             yield StreamShard(index, start, shard, table_fingerprint(shard))
 
     def _tables(self, batch_rows: int) -> Iterator[Any]:
