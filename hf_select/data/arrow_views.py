@@ -5,7 +5,8 @@ The row-by-row path of :mod:`hf_select.data.formats` converts every row to Pytho
 whole columns instead:
 
 - ``language_modeling``: a string ``text`` column (or ``text_field``): every view is the text itself;
-- ``prompt_completion``: string ``prompt`` and ``completion`` columns: ``query`` = prompt, ``full`` = prompt + completion;
+- ``prompt_completion``: string ``prompt`` and ``completion`` columns: ``query`` = prompt, ``full`` = prompt +
+  completion;
 - ``conversational``: a ``messages`` column of ``list<struct<role: string, content: string>>`` rendered without a
   tokenizer as ``<|role|>\\ncontent\\n`` blocks (``query``: the first user turn, else the first message;
   ``completion``: the turns after the last user turn).
@@ -130,7 +131,9 @@ def _conversation_view(column: Any, view: str) -> list[str] | None:
         rows, at = np.unique(owner[users], return_index=True)
         first[rows] = users[at]
         return content.take(pa.array(first)).to_pylist()
-    text = [pa.scalar(s, pa.large_string()) for s in ("<|", "|>\n", "\n", "")]
+    from .formats import ROLE_CLOSE, ROLE_OPEN, TURN_END
+
+    text = [pa.scalar(s, pa.large_string()) for s in (ROLE_OPEN, ROLE_CLOSE, TURN_END, "")]
     blocks = pc.binary_join_element_wise(text[0], role, text[1], content, text[2], text[3])
     if view == "completion":
         split = starts.copy()  # no user turn: every message is the completion

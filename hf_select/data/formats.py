@@ -155,14 +155,19 @@ def validate_messages(messages: Any, row: int, column: str = "messages") -> list
     return list(messages)
 
 
+# The plain rendering of a turn without a chat template: ROLE_OPEN + role + ROLE_CLOSE + content + TURN_END (also
+# built column-wise by hf_select.data.arrow_views).
+ROLE_OPEN, ROLE_CLOSE, TURN_END = "<|", "|>\n", "\n"
+
+
 def render_messages(messages: Sequence[Mapping[str, Any]], tokenizer: Any = None, *, row: int = 0,
                     column: str = "messages", add_generation_prompt: bool = False) -> str:
     """Render a conversation: the tokenizer's chat template when given, else ``<|role|>\\ncontent`` blocks."""
     if tokenizer is not None and getattr(tokenizer, "chat_template", None):
         msgs = [{"role": m["role"], "content": _content(m, row, column)} for m in messages]
         return tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=add_generation_prompt)
-    text = "".join(f"<|{m['role']}|>\n{_content(m, row, column)}\n" for m in messages)
-    return text + ("<|assistant|>\n" if add_generation_prompt else "")
+    text = "".join(f"{ROLE_OPEN}{m['role']}{ROLE_CLOSE}{_content(m, row, column)}{TURN_END}" for m in messages)
+    return text + (f"{ROLE_OPEN}assistant{ROLE_CLOSE}" if add_generation_prompt else "")
 
 
 def _split_conversation(messages: list[Mapping[str, Any]]) -> int:

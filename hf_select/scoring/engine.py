@@ -57,16 +57,16 @@ class NLLConfig:
     device: str = field(default="auto", metadata={"help": "'auto' (CUDA if available), 'cpu', 'cuda', 'cuda:1', ..."})
     compile: str = field(default="auto", metadata={
         "help": f"torch.compile the decoder and the LM-head NLL chunk, one of {COMPILE_MODES}: 'auto' on CPU for "
-                "pools of at least compile_min_tokens tokens scored by one worker (~1.25x tokens per CPU-second after "
-                "a one-off ~1 minute compile; with cpu_workers > 1 the eager workers are about as fast, so 'auto' "
-                "stays eager); 'on' scores with one worker; falls back to eager with a logged reason when compiling "
-                "fails (scoring/compiled.py)."})
+                "pools of at least compile_min_tokens tokens (~1.6x the eager engine after a one-off ~40-70 s "
+                "compile on 2 cores), falling back to eager with a logged reason when compiling fails "
+                "(scoring/compiled.py)."})
     compile_min_tokens: int = field(default=DEFAULT_COMPILE_MIN_TOKENS, metadata={
         "help": "With compile='auto': compile only when the examples hold at least this many tokens to score."})
     cpu_workers: int | str = field(default="auto", metadata={
         "help": "CPU only: batches scored concurrently by this many threads, each running torch on one core "
-                "(scoring/workers.py; 1.3-1.8x the one-batch loop on 2 cores, scores unchanged). 'auto' = "
-                "torch.get_num_threads(); 1 = one batch at a time with torch's intra-op threads."})
+                "(scoring/workers.py; eager: 1.06-1.3x the one-batch loop on 2 cores, scores unchanged). 'auto' = "
+                "torch.get_num_threads() eager, 1 with a compiled decoder (its fused kernels split well over "
+                "threads); 1 = one batch at a time with torch's intra-op threads."})
     show_progress: bool = field(default=True, metadata={"help": "tqdm progress bar with tokens/s."})
 
     def to_dict(self) -> dict[str, Any]:
@@ -142,14 +142,10 @@ def score_nll(model: Any, examples: TokenizedExamples, config: NLLConfig | None 
     sums = torch.zeros(n, dtype=torch.float64)
     counts = torch.zeros(n, dtype=torch.int64)
     decoder = model.get_decoder() if plan.nll_backend != "full" else None
-    workers, workers_reason = resolve_cpu_workers(config.cpu_workers, device, num_batches=len(batches),
-                                                  compiled=False)
     fast = compiled_path(decoder, device=device, mode=config.compile, min_tokens=config.compile_min_tokens,
-                         tokens=int(examples.lengths[num_targets > 0].sum()), nll_backend=plan.nll_backend,
-                         workers=workers)
-    if fast.enabled and workers > 1:
-        workers, workers_reason = resolve_cpu_workers(config.cpu_workers, device, num_batches=len(batches),
-                                                      compiled=True)
+                         tokens=int(examples.lengths[num_targets > 0].sum()), nll_backend=plan.nll_backend)
+    workers, workers_reason = resolve_cpu_workers(config.cpu_workers, device, num_batches=len(batches),
+                                                  compiled=fast.enabled)
     pad_id = getattr(model.config, "pad_token_id", None)
     pad_id = 0 if pad_id is None or isinstance(pad_id, list) else int(pad_id)
     forward_tokens = padded = 0
@@ -169,7 +165,8 @@ def score_nll(model: Any, examples: TokenizedExamples, config: NLLConfig | None 
                     seg = torch.as_tensor(batch.rows, dtype=torch.long)[batch.segments.cpu()]
                     return seg, nll.double().cpu(), batch.real_tokens, batch.padded_tokens
 
-            results = contextlib.closing(map_batches(run, batches, workers))  # stops the workers on an error too
+            # closing(): the workers stop on an error too; a compiled decoder compiles on the first batch, inline
+            results = contextlib.closing(map_batches(run, batches, workers, first_inline=fast.enabled))
             with results as done:
                 for seg, nll, real, pad in done:
                     sums.index_add_(0, seg, nll)

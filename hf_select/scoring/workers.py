@@ -1,13 +1,12 @@
 """Scoring batches concurrently on a CPU: worker threads that each run torch on one core (inter-op parallelism).
 
-Found by profiling the engine on the project's reference CPU (SmolLM2-135M, bf16, 2 cores): with torch's intra-op
-threads, one batch at a time, the two cores mostly wait on each other. About two thirds of a forward pass are
-element-wise kernels (RMSNorm with its fp32 round trip, rotary embeddings, SiLU gating, the fp32 log-softmax of the
-LM head) and small matmuls whose split over two threads costs a synchronisation each; only ~27% of the time was in
-matmuls. Two worker threads, each scoring its own batch with one intra-op thread, keep both cores busy with no
-synchronisation inside a kernel: 1.3-1.8x the tokens/s of the one-batch loop in the same process (measured 676-774
-vs 361-526 tokens/s, 96 pool rows; ``examples/benchmarks/bench_perplexity.py`` has the current figures). torch
-releases the GIL inside every kernel, so threads suffice: no second copy of the model, no process start-up.
+Found by profiling the eager engine on the project's reference CPU (SmolLM2-135M, bf16, 2 cores): only ~27% of the
+time was in matmuls; the rest were element-wise kernels (RMSNorm with its fp32 round trip, rotary embeddings, SiLU
+gating, the fp32 log-softmax of the LM head), each split over the two intra-op threads at the cost of a
+synchronisation. Two worker threads, each scoring its own batch with one intra-op thread, keep both cores busy without
+those: 1.06-1.33x the tokens/s of the one-batch loop in the same process (``ours_eager`` vs ``ours_one_worker`` of
+``examples/benchmarks/bench_perplexity.py``, 96-200 pool rows). torch releases the GIL inside every kernel, so threads
+suffice: no second copy of the model, no process start-up.
 
 Scores do not depend on the number of workers: each example is scored inside one batch, by one worker, with one
 intra-op thread, and results are accumulated in batch order (bitwise equal to ``cpu_workers=1`` with
@@ -15,8 +14,10 @@ intra-op thread, and results are accumulated in batch order (bitwise equal to ``
 
 ``cpu_workers="auto"`` uses ``torch.get_num_threads()`` workers on CPU (the threads torch would have used; set
 ``OMP_NUM_THREADS`` / ``torch.set_num_threads`` to change it) and one elsewhere (a GPU runs one batch at a time).
-A compiled decoder (``compile="on"``) scores with one worker: its layers swap in the compiled forward per call,
-which is not safe across threads.
+With a compiled decoder (:mod:`.compiled`), ``"auto"`` is one worker: the fused kernels split well over torch's
+threads (one compiled worker with 2 threads measured 2,967-3,218 tokens/s, two compiled workers of 1 thread
+2,694-2,767); an explicit number is honoured (the workers share the compiled layers; the first batch runs alone, so
+compiling happens once, before they start).
 
 Example:
     >>> from hf_select.scoring.workers import map_batches, resolve_cpu_workers
@@ -53,8 +54,8 @@ def resolve_cpu_workers(value: Any, device: Any, *, num_batches: int, compiled: 
     device_type = getattr(device, "type", str(device).split(":")[0])
     if device_type != "cpu":
         return 1, f"one batch at a time on {device_type}"
-    if compiled:
-        return 1, "compiled decoder: one worker"
+    if compiled and value == "auto":
+        return 1, "auto: compiled decoder: one worker on torch's threads (measured faster than 1-thread workers)"
     wanted = max(1, torch.get_num_threads()) if value == "auto" else int(value)
     workers = max(1, min(wanted, num_batches))
     if value == "auto":
@@ -62,7 +63,8 @@ def resolve_cpu_workers(value: Any, device: Any, *, num_batches: int, compiled: 
     return workers, f"cpu_workers={value}" + (f" (only {num_batches} batches)" if workers < wanted else "")
 
 
-def map_batches(fn: Callable[[T], R], batches: Iterable[T], workers: int) -> Iterator[R]:
+def map_batches(fn: Callable[[T], R], batches: Iterable[T], workers: int, *, first_inline: bool = False
+                ) -> Iterator[R]:
     """``map(fn, batches)`` in order; with ``workers > 1`` computed by that many threads, each with one intra-op
     torch thread (the process's thread count is restored afterwards). ``fn`` must enter its own torch contexts
     (``inference_mode`` and ``autocast`` are per thread). Unstarted batches are cancelled when the consumer stops or
@@ -70,8 +72,9 @@ def map_batches(fn: Callable[[T], R], batches: Iterable[T], workers: int) -> Ite
     if workers <= 1:
         yield from map(fn, batches)
         return
-    import torch
     from concurrent.futures import ThreadPoolExecutor
+
+    import torch
 
     def one_thread(item: T) -> R:
         if torch.get_num_threads() != 1:
@@ -82,7 +85,12 @@ def map_batches(fn: Callable[[T], R], batches: Iterable[T], workers: int) -> Ite
     torch.set_num_threads(1)
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hf_select-score")
     try:
-        yield from pool.map(one_thread, batches)
+        items = iter(batches)
+        if first_inline:  # e.g. a compiled function: compiled once (for one thread), here, before workers share it
+            for item in items:
+                yield fn(item)
+                break
+        yield from pool.map(one_thread, items)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         torch.set_num_threads(previous)

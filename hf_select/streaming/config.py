@@ -60,13 +60,12 @@ class StreamConfig:
     num_proc: int | str = field(
         default=1,
         metadata={"help": "Worker processes that featurise and score the shards of two-pass selectors (bm25, dsir) "
-                          "while this process reads the stream (like datasets' num_proc). Default 1 (all in this process: on a "
-                          "loaded 2-core machine the workers' start and their separate n-gram memos cost more than "
-                          "they gained); 'auto' = min(available "
-                          "CPUs, shards); 1 for a selector that cannot be pickled or in a script without the "
-                          "`if __name__ == \"__main__\":` guard (spawned workers re-import it). "
-                          "Scores are identical for any value; at most num_proc shards are in flight. Workers are forked from "
-                          "a clean 'forkserver' process ('spawn' where there is none). Row-local selectors (embedding, model-based) always score in this process."},
+                          "while this process reads the stream (like datasets' num_proc); 'auto' = min(available "
+                          "CPUs, shards). Scores are identical for any value; at most num_proc shards are in flight; "
+                          "workers come from a 'forkserver' process ('spawn' where there is none), so a script needs "
+                          "the `if __name__ == \"__main__\":` guard ('auto' falls back to 1 without it, and for a "
+                          "selector that cannot be pickled). Row-local selectors (embedding, model-based) always score "
+                          "in this process. Default 1: see the README's Streaming section for the measurements."},
     )
 
     def __post_init__(self) -> None:

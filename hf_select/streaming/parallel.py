@@ -1,15 +1,15 @@
 """Shards of a ``streaming = "pool"`` selector featurised and scored in worker processes (``StreamConfig.num_proc``).
 
-The main process reads the stream (and checks it), and hands each shard's Arrow table to a pool of ``num_proc`` worker
-processes (``forkserver``, else ``spawn``: no state inherited from this process); a worker renders the text view, featurises the shard,
-writes its features to the per-shard cache and returns the shard's partial statistics (pass one), or scores a shard
-from its stored features (pass two). Results come back in shard order, so statistics are merged and scores appended
-exactly as with ``num_proc=1`` (same scores, tested), and at most ``num_proc`` shards are in flight (memory stays
-bounded). With one process everything runs inline, in this process.
+The main process reads the stream (and checks it), and hands each shard's Arrow table to a pool of ``num_proc``
+worker processes (``forkserver``, else ``spawn``: no state inherited from this process); a worker renders the text
+view, featurises the shard, writes its features to the per-shard cache and returns the shard's partial statistics
+(pass one), or scores a shard from its stored features (pass two). Results come back in shard order, so statistics
+are merged and scores appended exactly as with ``num_proc=1`` (same scores, tested), and at most ``num_proc`` shards
+are in flight (memory stays bounded). With one process everything runs inline, in this process.
 
 The selector goes to the workers pickled (its caches, e.g. DSIR's n-gram memo, are left behind). Like every
-``forkserver`` / ``spawn`` pool, a script that selects with ``num_proc > 1`` needs the ``if __name__ == "__main__":`` guard
-(``num_proc="auto"`` stays in one process in a script without it).
+``forkserver`` / ``spawn`` pool, a script that selects with ``num_proc > 1`` needs the ``if __name__ == "__main__":``
+guard (``num_proc="auto"`` stays in one process in a script without it).
 
 Example:
     >>> resolve_num_proc(1, num_shards=8, parallel_ok=True)

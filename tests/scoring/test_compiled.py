@@ -22,9 +22,6 @@ def test_resolve_compile_decisions(monkeypatch):
     assert resolve_compile("off", "cpu", tokens=10**9, min_tokens=0) == (False, "compile=off")
     monkeypatch.setattr(compiled, "cxx_compiler", lambda: "/usr/bin/g++")
     assert resolve_compile("auto", "cpu", tokens=100, min_tokens=100)[0] is True
-    enabled, reason = resolve_compile("auto", "cpu", tokens=100, min_tokens=100, workers=2)
-    assert not enabled and "worker" in reason
-    assert resolve_compile("on", "cpu", tokens=100, min_tokens=100, workers=2)[0] is True
     assert resolve_compile("on", "cpu", tokens=1, min_tokens=100)[0] is True
     monkeypatch.setattr(compiled, "cxx_compiler", lambda: None)
     enabled, reason = resolve_compile("on", "cpu", tokens=1, min_tokens=100)
@@ -78,7 +75,7 @@ def test_compiled_scores_match_eager_fp32(tiny_model, examples, dtype):
     res = score_nll(tiny_model, examples, NLLConfig(dtype=dtype, compile="on", show_progress=False,
                                                     max_tokens_per_batch=200, lm_head_chunk=32))
     assert res.plan["compile"]["enabled"] is True and "failed" not in res.plan["compile"]
-    assert res.plan["cpu_workers"] == 1  # a compiled decoder is not shared across worker threads
+    assert res.plan["cpu_workers"] == 1  # auto: a compiled decoder runs on torch's threads, one batch at a time
     np.testing.assert_array_equal(res.num_targets, ref.num_targets)
     tol = 1e-4 if dtype == "float32" else 5e-2
     np.testing.assert_allclose(res.mean_nll, ref.mean_nll, atol=tol, rtol=0, equal_nan=True)
@@ -156,3 +153,14 @@ def test_regional_compilation_needs_identical_unhooked_layers(tiny_model):
     finally:
         del layer.forward
     assert regional_layers(torch.nn.Linear(2, 2)) is None
+
+
+@needs_compiler
+def test_compiled_layers_shared_by_explicit_workers(tiny_model, examples):
+    ref = score_nll(tiny_model, examples, NLLConfig(dtype="float32", compile="off", show_progress=False,
+                                                    max_tokens_per_batch=100))
+    res = score_nll(tiny_model, examples, NLLConfig(dtype="float32", compile="on", cpu_workers=2,
+                                                    show_progress=False, max_tokens_per_batch=100))
+    assert res.plan["compile"]["enabled"] is True and res.plan["cpu_workers"] == 2
+    np.testing.assert_allclose(res.mean_nll, ref.mean_nll, atol=1e-4, rtol=0, equal_nan=True)
+    assert all("forward" not in vars(layer) for layer in tiny_model.get_decoder().layers)  # layers given back
