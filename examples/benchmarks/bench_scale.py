@@ -44,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 K = 1000
 GOAL_RSS_RATIO, GOAL_TIME_RATIO = 1.5, 1.5
+GOAL_RSS_MAX_SCALE = 16  # the flat-memory goal is stated from 1x to 16x; larger rungs are reported beside it
 GOAL_ROWS_PER_S = {"bm25": 40_000, "dsir": 20_000}
 
 
@@ -136,13 +137,20 @@ def summarize(rows: list[dict]) -> list[str]:
     by = {(r["selector"], r["path"], r["scale"]): r for r in rows}
     for sel in sorted({r["selector"] for r in rows}):
         stream = sorted((r for r in rows if r["selector"] == sel and r["path"] == "stream"), key=lambda r: r["rows"])
-        if len(stream) >= 2:
-            a, b = stream[0], stream[-1]
+        in_goal = [r for r in stream if r["scale"] <= GOAL_RSS_MAX_SCALE]
+        if len(in_goal) >= 2:
+            a, b = in_goal[0], in_goal[-1]
             rss = b["peak_rss_mib"] / a["peak_rss_mib"]
             per_row = (b["seconds"] / b["rows"]) / (a["seconds"] / a["rows"])
             lines.append(f"{sel}: streaming peak RSS x{rss:.2f} from {a['rows']} to {b['rows']} rows "
-                         f"(goal <= {GOAL_RSS_RATIO} up to 16x): {'ok' if rss <= GOAL_RSS_RATIO else 'MISSED'}; "
-                         f"seconds per row x{per_row:.2f} (linear time: ~1)")
+                         f"(goal <= {GOAL_RSS_RATIO} up to {GOAL_RSS_MAX_SCALE}x): "
+                         f"{'ok' if rss <= GOAL_RSS_RATIO else 'MISSED'}; seconds per row x{per_row:.2f} "
+                         "(linear time: ~1)")
+        if stream and stream[-1]["scale"] > GOAL_RSS_MAX_SCALE:
+            a, b = stream[0], stream[-1]
+            lines.append(f"{sel}: beyond the goal's range, peak RSS x{b['peak_rss_mib'] / a['peak_rss_mib']:.2f} and "
+                         f"seconds per row x{(b['seconds'] / b['rows']) / (a['seconds'] / a['rows']):.2f} from "
+                         f"{a['rows']} to {b['rows']} rows")
         if sel in GOAL_ROWS_PER_S and stream:
             best = max(r["rows_per_second"] for r in stream)
             cpu = max(r["rows_per_cpu_second"] for r in stream)
