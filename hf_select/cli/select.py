@@ -50,8 +50,20 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--shard-size", type=int, help="Rows per shard when streaming (default 10000).")
     p.add_argument("--cache-dir", help="Per-shard cache when streaming; a killed run resumes from it (default "
                                        "$HF_SELECT_CACHE/streaming).")
+    p.add_argument("--num-proc", type=_num_proc, help="Worker processes for the shards of bm25 / dsir when streaming "
+                                                      "(an int or 'auto'; default 1, like datasets' num_proc).")
     add_output_args(p, "Output folder: selection/, subset.<format> (subset/part-*.parquet when streamed), cost.json.")
     return p
+
+
+def _num_proc(value: str) -> int | str:
+    """``--num-proc``: ``auto`` or an int (checked by StreamConfig)."""
+    if value == "auto":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an int or 'auto', got {value!r}") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -68,8 +80,8 @@ def run(args: argparse.Namespace) -> int:
                          "parquet shards.")
     for module in args.plugin or []:
         importlib.import_module(module)
-    stream_config = StreamConfig(**{k: v for k, v in (("shard_size", args.shard_size), ("cache_dir", args.cache_dir))
-                                    if v is not None})
+    given = (("shard_size", args.shard_size), ("cache_dir", args.cache_dir), ("num_proc", args.num_proc))
+    stream_config = StreamConfig(**{k: v for k, v in given if v is not None})
     pool = args.dataset if is_stream(args.dataset) else as_dataset(args.dataset, "--dataset")
     target = as_dataset(args.target, "--target") if args.target else None
     options = parse_kv(args.option, "--option")

@@ -101,3 +101,23 @@ def test_cli_select_streams_a_glob(small_pool, tmp_path):
     saved = hs.SelectionResult.load(tmp_path / "out" / "selection")
     expected = hs.select(small_pool.select(range(1200)), "bm25", target=["numpy array sum", "matrix norm"], k=25)
     np.testing.assert_array_equal(saved.indices, expected.indices)
+
+
+def test_cli_select_num_proc(small_pool, tmp_path):
+    pattern = write_parquet_shards(small_pool.select(range(1200)), tmp_path / "pool", [600, 600])
+    targets = ["numpy array sum", "matrix norm"]
+    (tmp_path / "target.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in targets))
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    base = [sys.executable, "-m", "hf_select.cli.main", "select", "--dataset", pattern, "--target",
+            str(tmp_path / "target.jsonl"), "--selector", "dsir", "--k", "25", "--streaming", "on", "--shard-size",
+            "500", "--cache-dir", str(tmp_path / "cache")]
+    bad = subprocess.run(base + ["--num-proc", "two", "--output", str(tmp_path / "bad")], capture_output=True,
+                         text=True, env=env, timeout=300)
+    assert bad.returncode == 2 and "--num-proc" in bad.stderr and not (tmp_path / "bad").exists()
+    proc = subprocess.run(base + ["--num-proc", "2", "--output", str(tmp_path / "out")], capture_output=True,
+                          text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    saved = hs.SelectionResult.load(tmp_path / "out" / "selection")
+    assert saved.provenance["stream"]["num_proc"] == 2
+    expected = hs.select(small_pool.select(range(1200)), "dsir", target=targets, k=25)
+    np.testing.assert_array_equal(saved.indices, expected.indices)
