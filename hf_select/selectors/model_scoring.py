@@ -53,8 +53,9 @@ class ModelScoringConfig(SelectorConfig):
     cache_dir: str | None = field(default=None, metadata={
         "help": "Folder of the per-shard score cache (resume after a kill); None disables it."})
     shard_size: int | None = field(default=None, metadata={
-        "help": "Rows per cache shard / per unit of multi-process work (default: at most 1024, and at least 8 shards "
-                "so every process of a small multi-process run has work)."})
+        "help": "Rows per cache shard / per unit of multi-process work (default with a cache or several processes: "
+                "at most 1024, and at least 8 shards so every process of a small multi-process run has work; "
+                "otherwise one shard)."})
     finetune: LoraTrainingConfig = field(default_factory=LoraTrainingConfig, metadata={
         "help": "Recipe of the LoRA fine-tune on the target examples (when the selector tunes one); its fields are "
                 "also accepted as flat options finetune_<name>, e.g. finetune_epochs=3."})
