@@ -145,7 +145,7 @@ def score_nll(model: Any, examples: TokenizedExamples, config: NLLConfig | None 
     fast = compiled_path(decoder, device=device, mode=config.compile, min_tokens=config.compile_min_tokens,
                          tokens=int(examples.lengths[num_targets > 0].sum()), nll_backend=plan.nll_backend)
     workers, workers_reason = resolve_cpu_workers(config.cpu_workers, device, num_batches=len(batches),
-                                                  compiled=fast.enabled)
+                                                  compiled=fast.enabled, model=model)
     pad_id = getattr(model.config, "pad_token_id", None)
     pad_id = 0 if pad_id is None or isinstance(pad_id, list) else int(pad_id)
     forward_tokens = padded = 0

@@ -19,6 +19,11 @@ threads (one compiled worker with 2 threads measured 2,967-3,218 tokens/s, two c
 2,694-2,767); an explicit number is honoured (the workers share the compiled layers; the first batch runs alone, so
 compiling happens once, before they start).
 
+Worker threads share the model, so a module that changes its own state during a forward pass would let one batch
+see another's: transformers' rotary embeddings of type ``dynamic`` and ``longrope`` recompute their frequencies per
+call from the sequence length. A model with such a module (:func:`thread_unsafe_modules`) scores with one worker,
+and the plan says why.
+
 Example:
     >>> from hf_select.scoring.workers import map_batches, resolve_cpu_workers
     >>> resolve_cpu_workers(2, "cpu", num_batches=5, compiled=False)
@@ -46,8 +51,25 @@ def check_cpu_workers(value: Any) -> None:
         raise ValueError(f"cpu_workers must be 'auto' or a positive integer, got {value!r}.")
 
 
-def resolve_cpu_workers(value: Any, device: Any, *, num_batches: int, compiled: bool) -> tuple[int, str]:
-    """How many worker threads score the batches, and why (for the plan / cost record)."""
+# Rotary-embedding types whose forward rewrites the module's frequencies (transformers' ``dynamic_rope_update``).
+STATEFUL_ROPE_TYPES = ("dynamic", "longrope")
+
+
+def thread_unsafe_modules(model: Any) -> list[str]:
+    """Names of ``model``'s modules that change their own state in a forward pass (see the module docstring)."""
+    found = []
+    for name, module in getattr(model, "named_modules", lambda: [])():
+        rope = getattr(module, "rope_type", None)
+        kinds = rope.values() if isinstance(rope, dict) else [rope]
+        if any(isinstance(k, str) and any(s in k for s in STATEFUL_ROPE_TYPES) for k in kinds):
+            found.append(f"{name or type(module).__name__} (rope_type={rope!r})")
+    return found
+
+
+def resolve_cpu_workers(value: Any, device: Any, *, num_batches: int, compiled: bool,
+                        model: Any = None) -> tuple[int, str]:
+    """How many worker threads score the batches, and why (for the plan / cost record). ``model``: checked with
+    :func:`thread_unsafe_modules` when more than one worker would run."""
     import torch
 
     check_cpu_workers(value)
@@ -58,6 +80,9 @@ def resolve_cpu_workers(value: Any, device: Any, *, num_batches: int, compiled: 
         return 1, "auto: compiled decoder: one worker on torch's threads (measured faster than 1-thread workers)"
     wanted = max(1, torch.get_num_threads()) if value == "auto" else int(value)
     workers = max(1, min(wanted, num_batches))
+    unsafe = thread_unsafe_modules(model) if workers > 1 and model is not None else []
+    if unsafe:
+        return 1, f"one worker: {', '.join(unsafe[:2])} changes its state per call (not safe across threads)"
     if value == "auto":
         return workers, f"auto: {workers} worker(s) of 1 thread ({wanted} torch threads, {num_batches} batches)"
     return workers, f"cpu_workers={value}" + (f" (only {num_batches} batches)" if workers < wanted else "")

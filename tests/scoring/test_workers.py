@@ -9,7 +9,12 @@ torch = pytest.importorskip("torch")
 
 from hf_select.scoring.encoding import TokenizedExamples  # noqa: E402
 from hf_select.scoring.engine import NLLConfig, score_nll  # noqa: E402
-from hf_select.scoring.workers import check_cpu_workers, map_batches, resolve_cpu_workers  # noqa: E402
+from hf_select.scoring.workers import (  # noqa: E402
+    check_cpu_workers,
+    map_batches,
+    resolve_cpu_workers,
+    thread_unsafe_modules,
+)
 
 
 @pytest.fixture(scope="module")
@@ -97,3 +102,24 @@ def test_an_error_in_a_batch_reaches_the_caller_and_stops_the_pool():
         list(map_batches(fn, range(200), workers=2))
     assert torch.get_num_threads() == previous
     assert len(started) < 200  # the batches not started were cancelled
+
+
+@pytest.mark.parametrize("rope", [{"rope_type": "dynamic", "factor": 2.0, "rope_theta": 10000.0},
+                                  {"rope_type": "longrope", "rope_theta": 10000.0, "short_factor": [1.0] * 4,
+                                   "long_factor": [2.0] * 4, "original_max_position_embeddings": 32}])
+def test_a_model_with_stateful_rotary_scores_on_one_worker(examples, rope):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(vocab_size=128, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
+                         rope_parameters=rope, attn_implementation="sdpa")
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(config).eval()
+    assert thread_unsafe_modules(model)
+    res = score_nll(model, examples, NLLConfig(dtype="float32", cpu_workers=2, max_tokens_per_batch=128,
+                                               show_progress=False, compile="off"))
+    assert res.plan["cpu_workers"] == 1 and "not safe across threads" in res.plan["cpu_workers_reason"]
+
+
+def test_a_plain_model_is_thread_safe(tiny_model):
+    assert thread_unsafe_modules(tiny_model) == []
