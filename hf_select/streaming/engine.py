@@ -365,9 +365,9 @@ class _PoolRun(_Run):
     def _num_proc(self) -> int:
         """``config.num_proc`` resolved for this selector and stream (checked before any shard is read)."""
         requested = self.config.num_proc
-        if requested == 1:
+        if requested == 1 or not self.selector.needs_text:  # a selector that reads no text has nothing to featurise
             return 1
-        problem = parallel_problem(self.selector) if self.selector.needs_text else "it reads no text"
+        problem = parallel_problem(self.selector)
         if problem is not None and requested != "auto":
             raise ValueError(f"StreamConfig.num_proc={requested!r}: selector {self.selector.name!r} cannot run in "
                              f"worker processes: {problem}. Use num_proc=1 (or 'auto').")

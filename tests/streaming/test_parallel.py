@@ -64,3 +64,10 @@ def test_auto_and_ordered_map():
     assert resolve_num_proc(3, num_shards=1, parallel_ok=True) == 3
     with ShardWorkers(2) as workers:
         assert list(workers.map(pow, ((i, 2) for i in range(7)))) == [i * i for i in range(7)]
+
+
+def test_a_selector_without_text_ignores_num_proc(small_pool, parquet_glob, stream_config):
+    res = score_stream(hs.get_selector("random"), parquet_glob, None,
+                       config=dataclasses.replace(stream_config, num_proc=2))
+    assert res.num_proc == 1  # nothing to featurise: no worker processes, no error
+    np.testing.assert_array_equal(res.scores, hs.get_selector("random").score(small_pool))
