@@ -116,6 +116,17 @@ def autocast_context(device: Any, dtype: str) -> Any:
     return torch.autocast(device_type=device.type, dtype=torch_dtype)
 
 
+def prepare_model(model: Any, config: NLLConfig, plan: ExecutionPlan | None = None) -> ExecutionPlan:
+    """The execution plan of ``config`` (unless ``plan`` is given), applied to ``model``: its attention
+    implementation set and the model moved to the plan's device."""
+    plan = plan or choose_plan(model, device=config.device, attn_implementation=config.attn_implementation,
+                               batching=config.batching, nll_backend=config.nll_backend)
+    apply_attn_implementation(model, plan.attn_implementation)
+    if next(model.parameters()).device != plan.device:
+        model.to(plan.device)
+    return plan
+
+
 def score_nll(model: Any, examples: TokenizedExamples, config: NLLConfig | None = None, *,
               rows: Sequence[int] | None = None, plan: ExecutionPlan | None = None) -> NLLScores:
     """Summed NLL and scored-token count of each example (only ``rows`` when given; others stay 0).
@@ -127,13 +138,9 @@ def score_nll(model: Any, examples: TokenizedExamples, config: NLLConfig | None 
     config = config or NLLConfig()
     if config.max_tokens_per_batch < 1:
         raise ValueError(f"max_tokens_per_batch must be >= 1, got {config.max_tokens_per_batch}.")
-    plan = plan or choose_plan(model, device=config.device, attn_implementation=config.attn_implementation,
-                               batching=config.batching, nll_backend=config.nll_backend)
-    apply_attn_implementation(model, plan.attn_implementation)
+    plan = prepare_model(model, config, plan)
     device = plan.device
     dtype = dtype_name(config.dtype, device)
-    if next(model.parameters()).device != device:
-        model.to(device)
     n = len(examples)
     num_targets = examples.num_targets
     candidates = range(n) if rows is None else rows

@@ -36,8 +36,7 @@ import numpy as np
 from .cache import ShardCache, cache_key, concat_shards, fingerprint_texts
 from .distributed import dist_info, run_sharded
 from .encoding import TokenizedExamples, encode
-from .dispatch import apply_attn_implementation, choose_plan
-from .engine import NLLConfig, mean_nll, score_nll, weights_in
+from .engine import NLLConfig, mean_nll, prepare_model, score_nll, weights_in
 from .loading import dtype_name
 
 DEFAULT_SHARD_SIZE = 1024
@@ -155,11 +154,7 @@ def nll_for_texts(model: Any, tokenizer: Any, items: Sequence[str] | Sequence[tu
         runs.append(res)
         return {"sum_nll": res.sum_nll[lo:hi], "num_targets": res.num_targets[lo:hi]}
 
-    plan = choose_plan(model, device=config.device, attn_implementation=config.attn_implementation,
-                       batching=config.batching, nll_backend=config.nll_backend)
-    apply_attn_implementation(model, plan.attn_implementation)
-    if next(model.parameters()).device != plan.device:
-        model.to(plan.device)
+    plan = prepare_model(model, config)
     # weights cast to the compute dtype once for all shards (score_nll's own cast then finds them cast)
     with weights_in(model, dtype_name(config.dtype, plan.device), all_parameters=config.cast_weights):
         parts, stats = run_sharded(len(ranges), compute, cache=cache)
