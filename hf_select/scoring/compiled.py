@@ -9,9 +9,10 @@ decoder into a few C++ loops (matmuls stay oneDNN / MKL calls), and the LM-head 
 are identical, so one compiled layer forward serves all of them (regional compilation, :class:`RegionalDecoder`; the
 whole decoder is compiled when its layers differ). Measured gain over the eager engine (2 cores, 200 pool rows,
 ``examples/benchmarks/bench_perplexity.py``): 1.57x over eager with its 2 worker threads (2,775 vs 1,765 tokens/s;
-2.94x the competent plain loop); ranks stay within bf16 noise of fp32 (Spearman >= 0.999). Dynamic int8 quantisation of the linears was measured too and rejected (slower than bf16 on AMX, Spearman
-0.85). Matmuls stay the same oneDNN / MKL calls, so a CPU without AMX (where matmuls are a larger share) gains less but
-never loses once compiling is paid for.
+2.94x the competent plain loop); ranks stay within bf16 noise of fp32 (Spearman >= 0.999). Dynamic int8
+quantisation of the linears was measured too and rejected (slower than bf16 on AMX, Spearman 0.85). Matmuls stay
+the same oneDNN / MKL calls, so a CPU without AMX (where matmuls are a larger share) gains less but never loses once
+compiling is paid for.
 
 Compiling costs time once per process (~40-65 CPU-seconds for SmolLM2-135M with a cold inductor cache, less with a
 warm one), so ``compile="auto"`` turns it on only on CPU and only for pools of at least ``compile_min_tokens`` tokens.
